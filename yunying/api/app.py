@@ -1,0 +1,29 @@
+"""The HTTP application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from yunying import __version__
+from yunying.api import problems
+from yunying.api.routes import health
+from yunying.compose import Archive
+from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
+
+PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+
+
+def create_app(archive: Archive) -> FastAPI:
+    app = FastAPI(
+        title="Yunying (云影) archive API",
+        version=__version__,
+        description="DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI) and platform API of the Yunying archive.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.archive = archive
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(dicomweb_router())
+    app.include_router(wado_uri_router())
+    return app

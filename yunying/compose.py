@@ -1,0 +1,53 @@
+"""Wire the parts together from one Settings object (the only place that does)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from yunying.archive.ingest import Ingest, IngestPolicy
+from yunying.archive.query import QueryService
+from yunying.archive.retrieve import RetrieveService
+from yunying.index.db import make_engine, make_sessionmaker
+from yunying.settings import BlobBackend, Settings
+from yunying.storage.base import BlobStore
+from yunying.storage.filesystem import FilesystemBlobStore
+
+
+def make_blob_store(settings: Settings) -> BlobStore:
+    if settings.blob_backend is BlobBackend.S3:
+        from yunying.storage.s3 import S3BlobStore
+
+        if not settings.s3_endpoint:
+            raise ValueError("YUNYING_S3_ENDPOINT is required when YUNYING_BLOB_BACKEND=s3")
+        return S3BlobStore(settings.s3_endpoint, settings.s3_bucket, settings.s3_access_key,
+                           settings.s3_secret_key, settings.s3_region)
+    return FilesystemBlobStore(settings.blob_dir)
+
+
+@dataclass
+class Archive:
+    """Everything an adapter (DIMSE, DICOMweb, CLI) needs, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    ingest: Ingest
+    query: QueryService
+    retrieve: RetrieveService
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_archive(settings: Settings) -> Archive:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    sessions = make_sessionmaker(engine)
+    blobs = make_blob_store(settings)
+    policy = IngestPolicy(settings.duplicate_policy, settings.compression_at_rest, settings.max_instance_bytes)
+    return Archive(settings, engine, sessions, blobs, Ingest(sessions, blobs, policy), QueryService(sessions),
+                   RetrieveService(sessions, blobs))

@@ -1,0 +1,118 @@
+"""Rendered resources and thumbnails (PS3.18 §9.5, §10.4.1.1.3): JPEG or PNG for display."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from yunying.api.deps import ArchiveDep, CurrentUser, client_address
+from yunying.api.problems import ProblemError
+from yunying.archive.retrieve import StoredInstance
+from yunying.auth.audit import record
+from yunying.compose import Archive
+from yunying.dicom.render import render_frame, thumbnail
+from yunying.dicomweb.common import negotiate
+from yunying.errors import CannotDecode
+
+router = APIRouter(tags=["WADO-RS rendered"])
+IMAGE_TYPES = ["image/jpeg", "image/png"]
+
+
+def parse_window(value: str | None) -> tuple[float, float] | None:
+    if not value:
+        return None
+    try:
+        parts = [float(p) for p in value.split(",")[:2]]
+    except ValueError as exc:
+        raise ProblemError(400, "Invalid window", "window is center,width[,function]") from exc
+    if len(parts) != 2 or parts[1] <= 0:
+        raise ProblemError(400, "Invalid window", "window is center,width[,function] with width > 0")
+    return parts[0], parts[1]
+
+
+def parse_viewport(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    try:
+        w, h = (int(p) for p in value.split(",")[:2])
+    except ValueError as exc:
+        raise ProblemError(400, "Invalid viewport", "viewport is width,height") from exc
+    if not (0 < w <= 8192 and 0 < h <= 8192):
+        raise ProblemError(400, "Invalid viewport", "viewport sides must be 1..8192")
+    return w, h
+
+
+def _render(archive: Archive, inst: StoredInstance, frame: int, request: Request, *, thumb: bool) -> Response:
+    media = negotiate(request.headers.get("accept", ""), IMAGE_TYPES, "image/jpeg")[0].media_type
+    params = request.query_params
+    quality = int(params.get("quality", "90")) if params.get("quality", "90").isdigit() else 90
+    ds = archive.retrieve.dataset(inst)
+    try:
+        if thumb:
+            viewport = parse_viewport(params.get("viewport"))
+            data = thumbnail(ds, media_type=media, size=max(viewport) if viewport else 128)
+        else:
+            data = render_frame(ds, frame, media_type=media, window=parse_window(params.get("window")),
+                                viewport=parse_viewport(params.get("viewport")), quality=max(1, min(quality, 100)))
+    except CannotDecode:
+        if inst.renderable:
+            archive.retrieve.mark_unrenderable(inst)
+        raise
+    return Response(data, media_type=media)
+
+
+def _representative(archive: Archive, study: str, series: str | None) -> StoredInstance:
+    instances = [i for i in archive.retrieve.list(study, series) if i.renderable] or archive.retrieve.list(study, series)
+    return instances[len(instances) // 2]
+
+
+def _audited(request: Request, archive: Archive, user: CurrentUser, study: str, what: str) -> None:
+    record(archive.sessions, actor=user.username, action="view", subject=study, source=client_address(request), detail=what)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{instance}/rendered", operation_id="wado_instance_rendered",
+            summary="Rendered instance (first frame)", response_class=Response)
+def instance_rendered(study: str, series: str, instance: str, request: Request, archive: ArchiveDep,
+                      user: CurrentUser) -> Response:
+    inst = archive.retrieve.list(study, series, instance)[0]
+    _audited(request, archive, user, study, "rendered instance")
+    return _render(archive, inst, 1, request, thumb=False)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frame}/rendered",
+            operation_id="wado_frame_rendered", summary="Rendered frame", response_class=Response)
+def frame_rendered(study: str, series: str, instance: str, frame: int, request: Request, archive: ArchiveDep,
+                   user: CurrentUser) -> Response:
+    inst = archive.retrieve.list(study, series, instance)[0]
+    _audited(request, archive, user, study, "rendered frame")
+    return _render(archive, inst, frame, request, thumb=False)
+
+
+@router.get("/studies/{study}/thumbnail", operation_id="wado_study_thumbnail", summary="Study thumbnail",
+            response_class=Response)
+def study_thumbnail(study: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> Response:
+    _audited(request, archive, user, study, "thumbnail")
+    return _render(archive, _representative(archive, study, None), 1, request, thumb=True)
+
+
+@router.get("/studies/{study}/series/{series}/thumbnail", operation_id="wado_series_thumbnail",
+            summary="Series thumbnail", response_class=Response)
+def series_thumbnail(study: str, series: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> Response:
+    _audited(request, archive, user, study, "thumbnail")
+    return _render(archive, _representative(archive, study, series), 1, request, thumb=True)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{instance}/thumbnail", operation_id="wado_instance_thumbnail",
+            summary="Instance thumbnail", response_class=Response)
+def instance_thumbnail(study: str, series: str, instance: str, request: Request, archive: ArchiveDep,
+                       user: CurrentUser) -> Response:
+    _audited(request, archive, user, study, "thumbnail")
+    return _render(archive, archive.retrieve.list(study, series, instance)[0], 1, request, thumb=True)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frame}/thumbnail",
+            operation_id="wado_frame_thumbnail", summary="Frame thumbnail", response_class=Response)
+def frame_thumbnail(study: str, series: str, instance: str, frame: int, request: Request, archive: ArchiveDep,
+                    user: CurrentUser) -> Response:
+    _audited(request, archive, user, study, "thumbnail")
+    return _render(archive, archive.retrieve.list(study, series, instance)[0], frame, request, thumb=True)

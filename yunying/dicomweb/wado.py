@@ -1,0 +1,165 @@
+"""WADO-RS (PS3.18 §10.4): instances, metadata, frames and bulk data."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydicom.uid import ExplicitVRLittleEndian
+
+from yunying.api.deps import ArchiveDep, CurrentUser, client_address
+from yunying.api.problems import ProblemError
+from yunying.archive.retrieve import StoredInstance
+from yunying.auth.audit import record
+from yunying.compose import Archive
+from yunying.dicom.frames import get_frames
+from yunying.dicom.uids import TRANSFER_SYNTAXES
+from yunying.dicomweb import multipart
+from yunying.dicomweb.common import DICOM_JSON, base_url, negotiate
+from yunying.errors import YunyingError
+
+router = APIRouter(tags=["WADO-RS"])
+log = logging.getLogger(__name__)
+DICOM = "application/dicom"
+OCTET = "application/octet-stream"
+FRAME_TYPES = sorted({OCTET, *(ts.media_type for ts in TRANSFER_SYNTAXES.values())})
+
+
+def _audit(request: Request, archive: Archive, user: CurrentUser, what: str, count: int, how: str) -> None:
+    record(archive.sessions, actor=user.username, action="retrieve", subject=what, source=client_address(request),
+           detail=f"{count} instance(s) via {how}")
+
+
+def _instances_response(request: Request, archive: Archive, instances: list[StoredInstance]) -> StreamingResponse:
+    choice = negotiate(request.headers.get("accept", ""), [DICOM], DICOM)[0]
+    wanted = choice.transfer_syntax or ExplicitVRLittleEndian
+    first_data, first_ts = archive.retrieve.read_as(instances[0], wanted)  # errors before any byte is sent
+    boundary = multipart.new_boundary()
+
+    def body() -> Iterator[bytes]:
+        yield from multipart.encode_part(boundary, f"{DICOM}; transfer-syntax={first_ts}", first_data)
+        for inst in instances[1:]:
+            try:
+                data, ts = archive.retrieve.read_as(inst, wanted)
+            except YunyingError as exc:
+                log.warning("instance skipped in a WADO-RS response: %s", exc)
+                continue
+            yield from multipart.encode_part(boundary, f"{DICOM}; transfer-syntax={ts}", data)
+        yield multipart.close(boundary)
+
+    content_type = multipart.related_content_type(DICOM, boundary, None if wanted == "*" else wanted)
+    return StreamingResponse(body(), media_type=content_type)
+
+
+@router.get("/studies/{study}", operation_id="wado_study", summary="Retrieve a study",
+            response_class=StreamingResponse)
+def retrieve_study(study: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> StreamingResponse:
+    instances = archive.retrieve.list(study)
+    _audit(request, archive, user, study, len(instances), "WADO-RS")
+    return _instances_response(request, archive, instances)
+
+
+@router.get("/studies/{study}/series/{series}", operation_id="wado_series", summary="Retrieve a series",
+            response_class=StreamingResponse)
+def retrieve_series(study: str, series: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> StreamingResponse:
+    instances = archive.retrieve.list(study, series)
+    _audit(request, archive, user, study, len(instances), "WADO-RS")
+    return _instances_response(request, archive, instances)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{instance}", operation_id="wado_instance",
+            summary="Retrieve an instance", response_class=StreamingResponse)
+def retrieve_instance(study: str, series: str, instance: str, request: Request, archive: ArchiveDep,
+                      user: CurrentUser) -> StreamingResponse:
+    instances = archive.retrieve.list(study, series, instance)
+    _audit(request, archive, user, study, 1, "WADO-RS")
+    return _instances_response(request, archive, instances)
+
+
+def _metadata(request: Request, archive: Archive, user: CurrentUser, study: str, series: str | None,
+              instance: str | None) -> JSONResponse:
+    negotiate(request.headers.get("accept", ""), [DICOM_JSON, "application/json"], DICOM_JSON)
+    items = archive.retrieve.metadata(study, series, instance, base_url(request, archive))
+    _audit(request, archive, user, study, len(items), "WADO-RS metadata")
+    return JSONResponse(items, media_type=DICOM_JSON)
+
+
+@router.get("/studies/{study}/metadata", operation_id="wado_study_metadata", summary="Metadata of a study")
+def study_metadata(study: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> JSONResponse:
+    return _metadata(request, archive, user, study, None, None)
+
+
+@router.get("/studies/{study}/series/{series}/metadata", operation_id="wado_series_metadata",
+            summary="Metadata of a series")
+def series_metadata(study: str, series: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> JSONResponse:
+    return _metadata(request, archive, user, study, series, None)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{instance}/metadata", operation_id="wado_instance_metadata",
+            summary="Metadata of an instance")
+def instance_metadata(study: str, series: str, instance: str, request: Request, archive: ArchiveDep,
+                      user: CurrentUser) -> JSONResponse:
+    return _metadata(request, archive, user, study, series, instance)
+
+
+def parse_frame_list(frames: str) -> list[int]:
+    try:
+        numbers = [int(f) for f in frames.split(",") if f.strip()]
+    except ValueError as exc:
+        raise ProblemError(400, "Invalid frame list", "frames must be comma-separated positive integers") from exc
+    if not numbers or any(n < 1 for n in numbers):
+        raise ProblemError(400, "Invalid frame list", "frame numbers start at 1")
+    return numbers
+
+
+@router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}", operation_id="wado_frames",
+            summary="Retrieve frames", response_class=Response)
+def retrieve_frames(study: str, series: str, instance: str, frames: str, request: Request, archive: ArchiveDep,
+                    user: CurrentUser) -> Response:
+    numbers = parse_frame_list(frames)
+    inst = archive.retrieve.list(study, series, instance)[0]
+    stored_type = TRANSFER_SYNTAXES[inst.transfer_syntax_uid].media_type
+    choices = negotiate(request.headers.get("accept", ""), FRAME_TYPES, OCTET)
+    ds = archive.retrieve.dataset(inst)
+    for choice in choices:
+        if choice.media_type == OCTET and choice.transfer_syntax in (None, ExplicitVRLittleEndian):
+            target: str | None = ExplicitVRLittleEndian
+        elif choice.transfer_syntax == "*" or choice.media_type == stored_type and choice.transfer_syntax in (
+                None, inst.transfer_syntax_uid):
+            target = None
+        else:
+            continue
+        data, ts = get_frames(ds, numbers, transfer_syntax=target)
+        part_type = TRANSFER_SYNTAXES[ts].media_type
+        boundary = multipart.new_boundary()
+        parts = [(f"{part_type}; transfer-syntax={ts}", frame) for frame in data]
+        _audit(request, archive, user, study, 1, "WADO-RS frames")
+        return Response(b"".join(multipart.encode_all(boundary, parts)),
+                        media_type=multipart.related_content_type(part_type, boundary, ts))
+    raise ProblemError(406, "Not Acceptable", f"frames are available as {OCTET} or as stored ({stored_type})")
+
+
+@router.get("/studies/{study}/series/{series}/instances/{instance}/bulkdata/{tag}", operation_id="wado_bulkdata",
+            summary="Retrieve bulk data of an instance", response_class=Response)
+def retrieve_bulkdata(study: str, series: str, instance: str, tag: str, request: Request, archive: ArchiveDep,
+                      user: CurrentUser) -> Response:
+    try:
+        tag_value = int(tag, 16)
+    except ValueError as exc:
+        raise ProblemError(400, "Invalid bulk data reference", "the tag must be 8 hexadecimal digits") from exc
+    inst = archive.retrieve.list(study, series, instance)[0]
+    ds = archive.retrieve.dataset(inst)
+    if tag_value == 0x7FE00010:
+        frames, _ = get_frames(ds, list(range(1, (inst.number_of_frames or 1) + 1)), transfer_syntax=ExplicitVRLittleEndian)
+        value = b"".join(frames)
+    elif tag_value in ds:
+        raw = ds[tag_value].value
+        value = raw if isinstance(raw, bytes) else bytes(raw)
+    else:
+        raise ProblemError(404, "Not Found", "the instance has no such attribute")
+    boundary = multipart.new_boundary()
+    _audit(request, archive, user, study, 1, "WADO-RS bulkdata")
+    return Response(b"".join(multipart.encode_all(boundary, [(OCTET, value)])),
+                    media_type=multipart.related_content_type(OCTET, boundary))

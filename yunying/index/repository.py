@@ -1,0 +1,170 @@
+"""Hot-path SQL of the ingest path. Never commits: the use case owns the transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from yunying.dicom.parse import ParsedInstance
+from yunying.index.models import Instance, Patient, Series, Study, utcnow
+
+
+def _insert(session: Session, model: type[Any]) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model)
+    if dialect == "sqlite":
+        return sqlite.insert(model)
+    raise RuntimeError(f"unsupported database dialect {dialect}")
+
+
+def _get_or_create(session: Session, model: type[Any], unique: dict[str, Any], values: dict[str, Any]) -> tuple[int, bool]:
+    """Insert a row unless one with ``unique`` exists; return ``(id, created)``. Race-safe."""
+    stmt = _insert(session, model).values(**unique, **values).on_conflict_do_nothing().returning(model.id)
+    new_id = session.execute(stmt).scalar_one_or_none()
+    if new_id is not None:
+        return int(new_id), True
+    query: Select[Any] = select(model.id)
+    for key, value in unique.items():
+        query = query.where(getattr(model, key) == value)
+    return int(session.execute(query).scalar_one()), False
+
+
+def find_instance(session: Session, sop_uid: str) -> Instance | None:
+    return session.execute(select(Instance).where(Instance.sop_uid == sop_uid)).scalar_one_or_none()
+
+
+def add_instance(
+    session: Session,
+    parsed: ParsedInstance,
+    *,
+    blob_key: str,
+    blob_size: int,
+    checksum: str,
+    transfer_syntax_uid: str,
+    received_size: int,
+    received_checksum: str,
+    origin: str,
+) -> Instance:
+    """Index one new instance, creating its patient/study/series as needed and bumping counters."""
+    now = utcnow()
+    patient_id, patient_created = _get_or_create(
+        session,
+        Patient,
+        {"patient_id": parsed.patient_id, "issuer": parsed.issuer},
+        {
+            "patient_name": parsed.patient_name,
+            "patient_name_norm": parsed.patient_name_norm,
+            "birth_date": parsed.birth_date,
+            "sex": parsed.sex,
+            "attrs": parsed.patient_attrs,
+            "n_studies": 0,
+            "created_at": now,
+        },
+    )
+    study_id, study_created = _get_or_create(
+        session,
+        Study,
+        {"study_uid": parsed.study_uid},
+        {
+            "patient_fk": patient_id,
+            "patient_id": parsed.patient_id,
+            "patient_name_norm": parsed.patient_name_norm,
+            "study_date": parsed.study_date,
+            "study_time": parsed.study_time,
+            "accession_number": parsed.accession_number,
+            "study_id": parsed.study_id,
+            "study_description": parsed.study_description,
+            "referring_physician_norm": parsed.referring_physician_norm,
+            "modalities": "",
+            "n_series": 0,
+            "n_instances": 0,
+            "size_bytes": 0,
+            "attrs": parsed.study_attrs,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    series_id, series_created = _get_or_create(
+        session,
+        Series,
+        {"series_uid": parsed.series_uid},
+        {
+            "study_fk": study_id,
+            "modality": parsed.modality,
+            "series_number": parsed.series_number,
+            "series_description": parsed.series_description,
+            "body_part": parsed.body_part,
+            "pps_start_date": parsed.pps_start_date,
+            "pps_start_time": parsed.pps_start_time,
+            "n_instances": 0,
+            "attrs": parsed.series_attrs,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    instance = Instance(
+        series_fk=series_id,
+        study_fk=study_id,
+        sop_uid=parsed.sop_instance_uid,
+        sop_class_uid=parsed.sop_class_uid,
+        instance_number=parsed.instance_number,
+        transfer_syntax_uid=transfer_syntax_uid,
+        received_transfer_syntax_uid=parsed.transfer_syntax_uid,
+        rows=parsed.rows,
+        columns=parsed.columns,
+        bits_allocated=parsed.bits_allocated,
+        number_of_frames=parsed.number_of_frames,
+        renderable=parsed.has_pixels and parsed.pixels_plausible,
+        blob_key=blob_key,
+        blob_size=blob_size,
+        checksum=checksum,
+        received_size=received_size,
+        received_checksum=received_checksum,
+        origin=origin[:200],
+        created_at=now,
+    )
+    session.add(instance)
+    session.flush()
+    if patient_created or study_created:
+        session.execute(update(Patient).where(Patient.id == patient_id).values(n_studies=Patient.n_studies + int(study_created)))
+    session.execute(
+        update(Series).where(Series.id == series_id).values(n_instances=Series.n_instances + 1, updated_at=now)
+    )
+    study_values: dict[str, Any] = {
+        "n_instances": Study.n_instances + 1,
+        "n_series": Study.n_series + int(series_created),
+        "size_bytes": Study.size_bytes + blob_size,
+        "updated_at": now,
+    }
+    if series_created and parsed.modality:
+        current = session.execute(select(Study.modalities).where(Study.id == study_id)).scalar_one()
+        token = f"\\{parsed.modality}\\"
+        if token not in (current or ""):
+            study_values["modalities"] = (current or "\\") + parsed.modality + "\\"
+    session.execute(update(Study).where(Study.id == study_id).values(**study_values))
+    return instance
+
+
+def replace_instance_blob(
+    session: Session, instance: Instance, *, blob_key: str, blob_size: int, checksum: str,
+    transfer_syntax_uid: str, parsed: ParsedInstance, received_size: int, received_checksum: str, origin: str,
+) -> str:
+    """Point an existing instance at a new blob (overwrite policy); return the old key."""
+    old_key = instance.blob_key
+    delta = blob_size - instance.blob_size
+    instance.blob_key = blob_key
+    instance.blob_size = blob_size
+    instance.checksum = checksum
+    instance.transfer_syntax_uid = transfer_syntax_uid
+    instance.received_transfer_syntax_uid = parsed.transfer_syntax_uid
+    instance.received_size = received_size
+    instance.received_checksum = received_checksum
+    instance.renderable = parsed.has_pixels and parsed.pixels_plausible
+    instance.origin = origin[:200]
+    session.execute(update(Study).where(Study.id == instance.study_fk).values(size_bytes=Study.size_bytes + delta, updated_at=utcnow()))
+    session.execute(update(Series).where(Series.id == instance.series_fk).values(updated_at=utcnow()))
+    return old_key

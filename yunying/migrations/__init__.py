@@ -1,0 +1,1 @@
+"""Alembic migrations of the index (run with ``yunying migrate`` or automatically by ``serve``)."""

@@ -1,0 +1,101 @@
+"""The one settings object, read from ``YUNYING_*`` environment variables.
+
+Built once at the edge (CLI or test) and passed down; nothing reads the
+environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DuplicatePolicy(StrEnum):
+    """What to do when a SOP Instance UID arrives that is already stored."""
+
+    KEEP_FIRST = "keep-first"
+    OVERWRITE = "overwrite"
+    REJECT = "reject"
+
+
+class BlobBackend(StrEnum):
+    FILESYSTEM = "filesystem"
+    S3 = "s3"
+
+
+class AtRestCompression(StrEnum):
+    NONE = "none"
+    JPEG_LS = "jpeg-ls"
+    JPEG_2000 = "jpeg-2000"
+
+
+class Settings(BaseSettings):
+    """Every knob of an archive node. Unknown ``YUNYING_*`` variables fail at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="YUNYING_", extra="forbid")
+
+    data_dir: Path = Path("./data")
+    database_url: str = ""  # empty: sqlite file under data_dir
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    public_url: str = ""  # base URL clients see (RetrieveURL); empty: http://host:port
+
+    dicom_host: str = "127.0.0.1"
+    dicom_port: int = 11112
+    ae_title: str = "YUNYING"
+    # Calling AE titles allowed to associate; empty list allows any.
+    allowed_calling_aes: list[str] = Field(default_factory=list)
+    # Move/commitment destinations: "AET@host:port".
+    remote_aes: list[str] = Field(default_factory=list)
+    dimse_max_associations: int = 32
+
+    blob_backend: BlobBackend = BlobBackend.FILESYSTEM
+    s3_endpoint: str = ""
+    s3_bucket: str = "yunying"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "us-east-1"
+
+    duplicate_policy: DuplicatePolicy = DuplicatePolicy.KEEP_FIRST
+    compression_at_rest: AtRestCompression = AtRestCompression.NONE
+    max_instance_bytes: int = 2 * 1024**3
+    max_request_bytes: int = 4 * 1024**3
+
+    log_level: str = "INFO"
+
+    @field_validator("ae_title")
+    @classmethod
+    def _ae_title_valid(cls, value: str) -> str:
+        if not value or len(value) > 16 or "\\" in value:
+            raise ValueError("AE title must be 1-16 characters without backslash")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'index.sqlite3').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+
+    def remote_ae_table(self) -> dict[str, tuple[str, int]]:
+        """Parse ``remote_aes`` into ``{AET: (host, port)}``; malformed entries fail loudly."""
+        table: dict[str, tuple[str, int]] = {}
+        for entry in self.remote_aes:
+            try:
+                aet, hostport = entry.split("@", 1)
+                host, port = hostport.rsplit(":", 1)
+                table[aet.strip()] = (host, int(port))
+            except ValueError as exc:
+                raise ValueError(f"remote AE {entry!r} is not AET@host:port") from exc
+        return table
