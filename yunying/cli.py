@@ -70,7 +70,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     upgrade(settings.effective_database_url)
     archive = build_archive(settings)
     try:
-        summary = import_paths(archive, [Path(p) for p in args.paths])
+        summary = import_paths(archive.ingest, [Path(p) for p in args.paths])
     finally:
         archive.close()
     _out(summary.describe())
@@ -149,7 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         source = Path(args.demo_dir) if args.demo_dir else DEMO_DATA
         if source.is_dir():
             _out(f"loading demo data from {source} …")
-            _out(import_paths(archive, [source]).describe())
+            _out(import_paths(archive.ingest, [source]).describe())
         else:
             _out(f"demo data folder {source} not found; starting empty")
     dimse = None if args.no_dimse else start_dimse(archive)

@@ -42,7 +42,7 @@ def compress_for_storage(ds: FileDataset, received_ts: str, mode: AtRestCompress
             log.warning("lossless compression changed pixels; keeping the original")
             return None
         return encoded, target
-    except Exception as exc:  # noqa: BLE001 - any codec failure keeps the original
+    except Exception as exc:
         log.info("kept original: %s", type(exc).__name__)
         return None
 

@@ -56,7 +56,8 @@ def _instances(sessions: sessionmaker[Session]) -> Iterator[tuple[int, str, str]
     while True:
         with sessions() as session:
             rows = session.execute(
-                select(Instance.id, Instance.blob_key, Instance.checksum).where(Instance.id > last).order_by(Instance.id).limit(BATCH)
+                select(Instance.id, Instance.blob_key, Instance.checksum)
+                .where(Instance.id > last).order_by(Instance.id).limit(BATCH)
             ).all()
         if not rows:
             return

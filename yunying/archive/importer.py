@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yunying.compose import Archive
+from yunying.archive.ingest import Ingest
 
 SKIP_SUFFIXES = {".md", ".txt", ".xml", ".json", ".csv", ".py", ".sh"}
 
@@ -32,10 +32,10 @@ def _files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def import_paths(archive: Archive, paths: Iterable[Path]) -> ImportSummary:
+def import_paths(ingest: Ingest, paths: Iterable[Path]) -> ImportSummary:
     summary = ImportSummary()
     for path in _files(paths):
-        result = archive.ingest.store_instance(path.read_bytes(), origin=f"import:{path.name}")
+        result = ingest.store_instance(path.read_bytes(), origin=f"import:{path.name}")
         summary.outcomes[result.outcome.value] += 1
         if not result.ok:
             summary.refused.append((str(path), result.reason))

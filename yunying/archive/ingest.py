@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -83,7 +84,7 @@ class Ingest:
             parsed, dataset = parse_instance(data)
         except InvalidDicom as exc:
             return StoreResult(Outcome.REJECTED, failure=Failure.INVALID, reason=str(exc))
-        ids = {
+        ids: dict[str, Any] = {
             "sop_class_uid": parsed.sop_class_uid,
             "sop_instance_uid": parsed.sop_instance_uid,
             "study_uid": parsed.study_uid,
@@ -108,18 +109,18 @@ class Ingest:
                 stored_bytes, stored_ts = compressed
         try:
             return self._persist(parsed, data, stored_bytes, stored_ts, origin, ids, overwrite=existing is not None)
-        except Exception as exc:  # noqa: BLE001 - any storage failure is a refusal, never an ack
+        except Exception as exc:
             log.exception("storing an instance failed")
             return StoreResult(Outcome.REJECTED, failure=Failure.STORAGE, reason=f"storage failure: {type(exc).__name__}", **ids)
 
     def _persist(self, parsed: ParsedInstance, received: bytes, stored: bytes, stored_ts: str, origin: str,
-                 ids: dict[str, str], *, overwrite: bool) -> StoreResult:
+                 ids: dict[str, Any], *, overwrite: bool) -> StoreResult:
         received_sum = checksum(received)
         digest = received_sum if stored is received else checksum(stored)
         key = content_key(digest)
         if not self.blobs.exists(key):
             self.blobs.put(key, stored)
-        fields = {"blob_key": key, "blob_size": len(stored), "checksum": digest, "transfer_syntax_uid": stored_ts,
+        fields: dict[str, Any] = {"blob_key": key, "blob_size": len(stored), "checksum": digest, "transfer_syntax_uid": stored_ts,
                   "received_size": len(received), "received_checksum": received_sum, "origin": origin}
         old_key = None
         try:
@@ -141,7 +142,7 @@ class Ingest:
             self._delete_if_unreferenced(old_key)
         return StoreResult(outcome, transfer_syntax_uid=stored_ts, **ids)
 
-    def _lost_race(self, ids: dict[str, str]) -> StoreResult:
+    def _lost_race(self, ids: dict[str, Any]) -> StoreResult:
         if self.policy.duplicates is DuplicatePolicy.REJECT:
             return StoreResult(Outcome.REJECTED, failure=Failure.DUPLICATE,
                                reason="SOP Instance UID already stored; duplicates are refused", **ids)

@@ -18,16 +18,20 @@ def _el(vr: str, *values: Any) -> dict[str, Any]:
     return {"vr": vr, "Value": present} if present else {"vr": vr}
 
 
+def _attrs(stored: dict[str, object] | None) -> JsonDataset:
+    return {str(k): v for k, v in (stored or {}).items() if isinstance(v, dict)}
+
+
 def patient_json(patient: Patient) -> JsonDataset:
-    out: JsonDataset = dict(patient.attrs or {})
+    out: JsonDataset = _attrs(patient.attrs)
     out.setdefault("00100020", _el("LO", patient.patient_id))
     out["00201200"] = _el("IS", patient.n_studies)
     return out
 
 
 def study_json(study: Study, patient: Patient) -> JsonDataset:
-    out = dict(patient.attrs or {})
-    out.update(study.attrs or {})
+    out = _attrs(patient.attrs)
+    out.update(_attrs(study.attrs))
     out["0020000D"] = _el("UI", study.study_uid)
     out["00080061"] = _el("CS", *[m for m in (study.modalities or "").split("\\") if m])
     out["00201206"] = _el("IS", study.n_series)
@@ -40,7 +44,7 @@ def series_json(series: Series, study: Study, patient: Patient) -> JsonDataset:
     out = study_json(study, patient)
     for tag in ("00080061", "00201206", "00201208"):
         out.pop(tag, None)
-    out.update(series.attrs or {})
+    out.update(_attrs(series.attrs))
     out["0020000E"] = _el("UI", series.series_uid)
     out["00201209"] = _el("IS", series.n_instances)
     return out

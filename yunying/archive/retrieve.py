@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import gzip
 import json
 from dataclasses import dataclass
@@ -79,38 +80,40 @@ class RetrieveService:
             session.execute(update(Instance).where(Instance.id == inst.id).values(renderable=False))
             session.commit()
 
-    def metadata(self, study_uid: str, series_uid: str | None, sop_uid: str | None, base_url: str) -> list[dict[str, Any]]:
+    def metadata(
+        self, study_uid: str, series_uid: str | None, sop_uid: str | None, base_url: str
+    ) -> builtins.list[dict[str, Any]]:
         """DICOM JSON metadata of every instance in scope, from a per-series cache in the blob store.
 
         The cache object is keyed by the series' instance count and last change, so it is
         rebuilt after any change and shared by every API node.
         """
         instances = self.list(study_uid, series_uid, sop_uid)
-        by_series: dict[str, list[StoredInstance]] = {}
+        by_series: dict[str, builtins.list[StoredInstance]] = {}
         for inst in instances:
             by_series.setdefault(inst.series_uid, []).append(inst)
-        result: list[dict[str, Any]] = []
+        result: builtins.list[dict[str, Any]] = []
         for series, members in by_series.items():
             wanted = {m.sop_uid for m in members}
             for sop, item in self._series_metadata(study_uid, series):
                 if sop in wanted:
                     result.append(item)
         text = json.dumps(result).replace(BASE_PLACEHOLDER, base_url)
-        loaded: list[dict[str, Any]] = json.loads(text)
+        loaded: builtins.list[dict[str, Any]] = json.loads(text)
         return loaded
 
-    def _series_metadata(self, study_uid: str, series_uid: str) -> list[tuple[str, dict[str, Any]]]:
+    def _series_metadata(self, study_uid: str, series_uid: str) -> builtins.list[tuple[str, dict[str, Any]]]:
         everything = self.list(study_uid, series_uid)
         with self.sessions() as session:
             series = session.query(Series).filter(Series.series_uid == series_uid).one()
             version = f"{series.n_instances}-{int(series.updated_at.timestamp() * 1e6)}"
         key = f"cache/metadata/{series_uid}/{version}.json.gz"
         try:
-            cached: list[list[Any]] = json.loads(gzip.decompress(self.blobs.get(key)))
+            cached: builtins.list[builtins.list[Any]] = json.loads(gzip.decompress(self.blobs.get(key)))
             return [(sop, item) for sop, item in cached]
         except (NotFound, ValueError, OSError):
             pass
-        items: list[tuple[str, dict[str, Any]]] = []
+        items: builtins.list[tuple[str, dict[str, Any]]] = []
         for inst in everything:
             ds = self.dataset(inst)
             bulk = f"{BASE_PLACEHOLDER}/studies/{study_uid}/series/{series_uid}/instances/{inst.sop_uid}/bulkdata"

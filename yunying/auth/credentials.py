@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from yunying.index.models import ApiToken, User, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-TOKEN_PREFIX = "yy_"
+TOKEN_PREFIX = "yy_"  # noqa: S105 - a prefix, not a secret
 
 
 @dataclass(frozen=True)

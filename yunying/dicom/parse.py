@@ -91,7 +91,7 @@ def read_dataset(data: bytes) -> FileDataset:
         ds = dcmread(BytesIO(data), force=False)
     except InvalidDicomError as exc:
         raise InvalidDicom("not a DICOM Part 10 file: no preamble/'DICM' prefix or File Meta Information") from exc
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for damaged input
+    except Exception as exc:
         raise InvalidDicom(f"cannot parse DICOM data: {type(exc).__name__}: {exc}") from exc
     return ds
 
@@ -135,7 +135,7 @@ def parse_instance(data: bytes) -> tuple[ParsedInstance, FileDataset]:
         sop_uid = _text(ds, "SOPInstanceUID")
         study_uid = _text(ds, "StudyInstanceUID")
         series_uid = _text(ds, "SeriesInstanceUID")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise InvalidDicom(f"cannot parse DICOM data set: {type(exc).__name__}: {exc}") from exc
     for name, value in (
         ("SOP Class UID (0008,0016)", sop_class),
@@ -153,7 +153,7 @@ def parse_instance(data: bytes) -> tuple[ParsedInstance, FileDataset]:
         return _describe(ds, ts, sop_class, sop_uid, study_uid, series_uid), ds
     except InvalidDicom:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise InvalidDicom(f"cannot read DICOM attributes: {type(exc).__name__}: {exc}") from exc
 
 

@@ -6,9 +6,9 @@ from io import BytesIO
 
 import numpy as np
 from pydicom import dcmread
-from pydicom.filewriter import dcmwrite
 from pydicom.dataset import FileDataset
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.filewriter import dcmwrite
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from yunying.dicom.uids import TRANSFER_SYNTAXES
 from yunying.errors import CannotDecode, NotAcceptable
@@ -47,7 +47,7 @@ def transcode(data: bytes, source_ts: str, target_ts: str) -> bytes:
     if has_pixels:
         try:
             original = ds.pixel_array.copy()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CannotDecode(f"cannot decode pixel data ({TRANSFER_SYNTAXES[source_ts].name}): {exc}") from exc
     try:
         if TRANSFER_SYNTAXES[source_ts].encapsulated and has_pixels:
@@ -55,7 +55,7 @@ def transcode(data: bytes, source_ts: str, target_ts: str) -> bytes:
         if not ds.original_encoding[1]:  # big endian source: re-encode everything little endian first
             ds = _little_endian_copy(ds, original)
         if target_ts in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
-            ds.file_meta.TransferSyntaxUID = target_ts
+            ds.file_meta.TransferSyntaxUID = UID(target_ts)
             if has_pixels and ds.get("BitsAllocated", 0) > 8:
                 ds["PixelData"].VR = "OW"
             out = BytesIO()
@@ -66,7 +66,7 @@ def transcode(data: bytes, source_ts: str, target_ts: str) -> bytes:
             encoded = _save(ds)
     except (NotAcceptable, CannotDecode):
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise NotAcceptable(f"cannot transcode to {target_ts}: {type(exc).__name__}: {exc}") from exc
     if original is not None:
         check = dcmread(BytesIO(encoded)).pixel_array

@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydicom.uid import (
+    HTJ2K,
+    JPEG2000,
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
-    HTJ2K,
     HTJ2KLossless,
     HTJ2KLosslessRPCL,
     ImplicitVRLittleEndian,
-    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
-    JPEGLosslessSV1,
     JPEGLossless,
+    JPEGLosslessSV1,
     JPEGLSLossless,
     JPEGLSNearLossless,
     RLELossless,
@@ -40,7 +40,8 @@ TRANSFER_SYNTAXES: dict[str, TransferSyntax] = {
     for ts in (
         TransferSyntax(ImplicitVRLittleEndian, "Implicit VR Little Endian", False, False, "application/octet-stream"),
         TransferSyntax(ExplicitVRLittleEndian, "Explicit VR Little Endian", False, False, "application/octet-stream"),
-        TransferSyntax(DeflatedExplicitVRLittleEndian, "Deflated Explicit VR Little Endian", False, False, "application/octet-stream"),
+        TransferSyntax(DeflatedExplicitVRLittleEndian, "Deflated Explicit VR Little Endian", False, False,
+                       "application/octet-stream"),
         TransferSyntax(ExplicitVRBigEndian, "Explicit VR Big Endian", False, False, "application/octet-stream"),
         TransferSyntax(JPEGBaseline8Bit, "JPEG Baseline (Process 1)", True, True, "image/jpeg"),
         TransferSyntax(JPEGExtended12Bit, "JPEG Extended (Process 2 & 4)", True, True, "image/jpeg"),

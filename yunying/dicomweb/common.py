@@ -65,7 +65,9 @@ def negotiate(accept_header: str, offered: list[str], default: str) -> list[Acce
 
 
 def _split_accept(header: str) -> list[str]:
-    items, buf, quoted = [], [], False
+    items: list[str] = []
+    buf: list[str] = []
+    quoted = False
     for ch in header:
         if ch == '"':
             quoted = not quoted

@@ -52,7 +52,9 @@ def parse_media_params(header: str) -> tuple[str, dict[str, str]]:
 
 
 def _split_params(header: str) -> list[str]:
-    out, buf, quoted = [], [], False
+    out: list[str] = []
+    buf: list[str] = []
+    quoted = False
     for ch in header:
         if ch == '"':
             quoted = not quoted

@@ -126,8 +126,8 @@ def retrieve_frames(study: str, series: str, instance: str, frames: str, request
     for choice in choices:
         if choice.media_type == OCTET and choice.transfer_syntax in (None, ExplicitVRLittleEndian):
             target: str | None = ExplicitVRLittleEndian
-        elif choice.transfer_syntax == "*" or choice.media_type == stored_type and choice.transfer_syntax in (
-                None, inst.transfer_syntax_uid):
+        elif choice.transfer_syntax == "*" or (choice.media_type == stored_type and choice.transfer_syntax in (
+                None, inst.transfer_syntax_uid)):
             target = None
         else:
             continue

@@ -86,9 +86,10 @@ class FindHandler:
                 if len(page.rows) < PAGE:
                     break
                 offset += PAGE
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("C-FIND failed")
             yield status.UNABLE_TO_PROCESS, None
             return
-        self.ctx.audit(peer, "query", f"C-FIND {level}", detail=f"{matches} match(es); keys {sorted(k for k, v in filters.items() if v)}")
+        keys = sorted(k for k, v in filters.items() if v)
+        self.ctx.audit(peer, "query", f"C-FIND {level}", detail=f"{matches} match(es); keys {keys}")
         yield status.SUCCESS, None

@@ -28,7 +28,7 @@ from yunying.errors import YunyingError
 from yunying.index.queries import LEVELS
 
 log = logging.getLogger(__name__)
-UNCOMPRESSED = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+UNCOMPRESSED: list[str] = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
 
 
 def _matching_instances(ctx: DimseContext, identifier: Dataset) -> list[StoredInstance] | None:
@@ -38,7 +38,7 @@ def _matching_instances(ctx: DimseContext, identifier: Dataset) -> list[StoredIn
     filters = identifier_filters(identifier)
     found = ctx.archive.query.find("IMAGE", filters)
     result: list[StoredInstance] = []
-    for study_uid, series_uid, sop_uid in found.uids:  # type: ignore[misc]
+    for study_uid, series_uid, sop_uid in found.uids:
         result.extend(ctx.archive.retrieve.list(study_uid, series_uid, sop_uid))
     return result
 

@@ -72,6 +72,7 @@ def build_ae(archive: Archive) -> AE:
     ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
     for cx in AllStoragePresentationContexts:
         # SCP role for C-STORE; SCU role allowed so C-GET requestors may ask us to send.
+        assert cx.abstract_syntax is not None
         ae.add_supported_context(cx.abstract_syntax, ACCEPTED_TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
     for sop_class in QUERY_RETRIEVE:
         ae.add_supported_context(sop_class)
@@ -84,7 +85,7 @@ def start_dimse(archive: Archive) -> ThreadedAssociationServer:
     ctx = DimseContext(archive)
     ae = build_ae(archive)
     settings = archive.settings
-    server: ThreadedAssociationServer = ae.start_server(
-        (settings.dicom_host, settings.dicom_port), block=False, evt_handlers=handler_table(ctx)
-    )
+    server = ae.start_server((settings.dicom_host, settings.dicom_port), block=False,
+                             evt_handlers=handler_table(ctx))  # type: ignore[arg-type]
+    assert server is not None
     return server

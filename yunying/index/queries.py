@@ -105,15 +105,20 @@ def _pn_condition(column: Any, match: Match) -> ColumnElement[bool]:
 def build_query(level: str, filters: dict[str, str], *, fuzzy: bool = False) -> Select[Any]:
     """SELECT of the rows at ``level`` matching ``filters`` (keyword → DICOM matching value)."""
     rank = _LEVEL_RANK[level]
+    query: Select[Any]
     if level == "PATIENT":
-        query: Select[Any] = select(Patient)
+        query = select(Patient)
     elif level == "STUDY":
-        query = select(Study, Patient).join(Patient, Study.patient_fk == Patient.id)
+        query = select(Study, Patient).join(Patient, Study.patient_fk == Patient.id)  # type: ignore[assignment]
     elif level == "SERIES":
-        query = select(Series, Study, Patient).join(Study, Series.study_fk == Study.id).join(Patient, Study.patient_fk == Patient.id)
+        query = (
+            select(Series, Study, Patient)  # type: ignore[assignment]
+            .join(Study, Series.study_fk == Study.id)
+            .join(Patient, Study.patient_fk == Patient.id)
+        )
     else:
         query = (
-            select(Instance, Series, Study, Patient)
+            select(Instance, Series, Study, Patient)  # type: ignore[assignment]
             .join(Series, Instance.series_fk == Series.id)
             .join(Study, Series.study_fk == Study.id)
             .join(Patient, Study.patient_fk == Patient.id)

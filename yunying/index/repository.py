@@ -165,6 +165,8 @@ def replace_instance_blob(
     instance.received_checksum = received_checksum
     instance.renderable = parsed.has_pixels and parsed.pixels_plausible
     instance.origin = origin[:200]
-    session.execute(update(Study).where(Study.id == instance.study_fk).values(size_bytes=Study.size_bytes + delta, updated_at=utcnow()))
+    session.execute(
+        update(Study).where(Study.id == instance.study_fk).values(size_bytes=Study.size_bytes + delta, updated_at=utcnow())
+    )
     session.execute(update(Series).where(Series.id == instance.series_fk).values(updated_at=utcnow()))
     return old_key
