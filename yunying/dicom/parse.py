@@ -128,9 +128,6 @@ def parse_instance(data: bytes) -> tuple[ParsedInstance, FileDataset]:
     if ts not in TRANSFER_SYNTAXES:
         raise InvalidDicom(f"unknown or unsupported Transfer Syntax UID {ts}")
     try:
-        # touching every element forces pydicom to parse the whole dataset now
-        for _ in ds.iterall():
-            pass
         sop_class = _text(ds, "SOPClassUID")
         sop_uid = _text(ds, "SOPInstanceUID")
         study_uid = _text(ds, "StudyInstanceUID")

@@ -37,20 +37,12 @@ def find_instance(session: Session, sop_uid: str) -> Instance | None:
     return session.execute(select(Instance).where(Instance.sop_uid == sop_uid)).scalar_one_or_none()
 
 
-def add_instance(
-    session: Session,
-    parsed: ParsedInstance,
-    *,
-    blob_key: str,
-    blob_size: int,
-    checksum: str,
-    transfer_syntax_uid: str,
-    received_size: int,
-    received_checksum: str,
-    origin: str,
-) -> Instance:
+def add_instance(session: Session, parsed: ParsedInstance, **blob: Any) -> Instance:
     """Index one new instance, creating its patient/study/series as needed and bumping counters."""
     now = utcnow()
+    known = session.execute(select(Series.id, Series.study_fk).where(Series.series_uid == parsed.series_uid)).first()
+    if known is not None:  # the common case: another instance of a series we already have
+        return _add_to_series(session, parsed, int(known[0]), int(known[1]), now, **blob)
     patient_id, patient_created = _get_or_create(
         session,
         Patient,
@@ -106,6 +98,21 @@ def add_instance(
             "updated_at": now,
         },
     )
+    instance = _add_to_series(session, parsed, series_id, study_id, now, series_created=series_created, **blob)
+    if patient_created or study_created:
+        session.execute(update(Patient).where(Patient.id == patient_id).values(n_studies=Patient.n_studies + int(study_created)))
+    if series_created and parsed.modality:
+        current = session.execute(select(Study.modalities).where(Study.id == study_id)).scalar_one()
+        token = f"\\{parsed.modality}\\"
+        if token not in (current or ""):
+            modalities = (current or "\\") + parsed.modality + "\\"
+            session.execute(update(Study).where(Study.id == study_id).values(modalities=modalities))
+    return instance
+
+
+def _add_to_series(session: Session, parsed: ParsedInstance, series_id: int, study_id: int, now: Any, *,
+                   series_created: bool = False, blob_key: str, blob_size: int, checksum: str,
+                   transfer_syntax_uid: str, received_size: int, received_checksum: str, origin: str) -> Instance:
     instance = Instance(
         series_fk=series_id,
         study_fk=study_id,
@@ -129,23 +136,14 @@ def add_instance(
     )
     session.add(instance)
     session.flush()
-    if patient_created or study_created:
-        session.execute(update(Patient).where(Patient.id == patient_id).values(n_studies=Patient.n_studies + int(study_created)))
     session.execute(
         update(Series).where(Series.id == series_id).values(n_instances=Series.n_instances + 1, updated_at=now)
     )
-    study_values: dict[str, Any] = {
-        "n_instances": Study.n_instances + 1,
-        "n_series": Study.n_series + int(series_created),
-        "size_bytes": Study.size_bytes + blob_size,
-        "updated_at": now,
-    }
-    if series_created and parsed.modality:
-        current = session.execute(select(Study.modalities).where(Study.id == study_id)).scalar_one()
-        token = f"\\{parsed.modality}\\"
-        if token not in (current or ""):
-            study_values["modalities"] = (current or "\\") + parsed.modality + "\\"
-    session.execute(update(Study).where(Study.id == study_id).values(**study_values))
+    session.execute(
+        update(Study).where(Study.id == study_id).values(
+            n_instances=Study.n_instances + 1, n_series=Study.n_series + int(series_created),
+            size_bytes=Study.size_bytes + blob_size, updated_at=now)
+    )
     return instance
 
 
