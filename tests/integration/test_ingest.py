@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.support import data
 from yunying.archive.ingest import Failure, Ingest, IngestPolicy, Outcome
 from yunying.compose import Archive
 from yunying.index.queries import count_query
 from yunying.settings import AtRestCompression, DuplicatePolicy
-
-from tests.support import data
 
 
 def test_every_shared_file_is_stored_or_refused_as_the_manifest_says(archive: Archive) -> None:

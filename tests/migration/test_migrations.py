@@ -28,8 +28,8 @@ def test_query_paths_are_indexed(db_url: str) -> None:
     upgrade(db_url)
     engine = create_engine(db_url)
     try:
-        indexed = {tuple(ix["column_names"])[0] for ix in inspect(engine).get_indexes("study")}
-        unique = {tuple(uc["column_names"])[0] for uc in inspect(engine).get_unique_constraints("study")}
+        indexed = {next(iter(ix["column_names"])) for ix in inspect(engine).get_indexes("study")}
+        unique = {next(iter(uc["column_names"])) for uc in inspect(engine).get_unique_constraints("study")}
     finally:
         engine.dispose()
     for column in ("study_date", "patient_id", "patient_name_norm", "accession_number", "patient_fk"):

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context
 
 from yunying.archive.retrieve import StoredInstance
@@ -47,9 +47,11 @@ def _dataset_for(ctx: DimseContext, inst: StoredInstance, accepted: dict[str, se
     """The instance in a transfer syntax the receiver accepted for its SOP class."""
     syntaxes = accepted.get(inst.sop_class_uid, set())
     data = ctx.archive.retrieve.read(inst)
-    if inst.transfer_syntax_uid in syntaxes or (
-        not TRANSFER_SYNTAXES[inst.transfer_syntax_uid].encapsulated and syntaxes & set(UNCOMPRESSED)
-    ):
+    # pynetdicom re-encodes a native data set into another native context of the same byte order only
+    # (explicit <-> implicit, deflated <-> inflated); big endian must be transcoded here.
+    convertible = inst.transfer_syntax_uid != ExplicitVRBigEndian and not TRANSFER_SYNTAXES[
+        inst.transfer_syntax_uid].encapsulated
+    if inst.transfer_syntax_uid in syntaxes or (convertible and syntaxes & set(UNCOMPRESSED)):
         return dcmread(BytesIO(data))
     target = next((ts for ts in UNCOMPRESSED if ts in syntaxes), ExplicitVRLittleEndian)
     data, _ = ctx.archive.retrieve.read_as(inst, target)
@@ -81,7 +83,7 @@ def _contexts(instances: list[StoredInstance]) -> list[Any]:
         if key in seen:
             continue
         seen.add(key)
-        if TRANSFER_SYNTAXES[inst.transfer_syntax_uid].encapsulated:
+        if inst.transfer_syntax_uid not in UNCOMPRESSED:  # compressed, big endian, deflated: offer as stored
             contexts.append(build_context(inst.sop_class_uid, [inst.transfer_syntax_uid]))
         if (inst.sop_class_uid, "native") not in seen:
             seen.add((inst.sop_class_uid, "native"))
