@@ -33,7 +33,7 @@ def compress_for_storage(ds: FileDataset, received_ts: str, mode: AtRestCompress
     try:
         original = ds.pixel_array.copy()
         work = dcmread(BytesIO(_to_bytes(ds)))
-        work.compress(target)
+        work.compress(target, generate_instance_uid=False)
         out = BytesIO()
         work.save_as(out, enforce_file_format=True)
         encoded = out.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -96,6 +97,15 @@ def read_dataset(data: bytes) -> FileDataset:
     return ds
 
 
+def _issuer(ds: Dataset, patient_name: str) -> str:
+    """Issuer of Patient ID; for instances without a Patient ID, a stand-in derived from name and birth date
+    so that different anonymous patients are not merged into one patient record."""
+    if _text(ds, "PatientID"):
+        return _text(ds, "IssuerOfPatientID")[:64]
+    identity = f"{patient_name}|{_text(ds, 'PatientBirthDate')}|{_text(ds, 'PatientSex')}"
+    return "~no-id:" + hashlib.sha256(identity.encode()).hexdigest()[:40]
+
+
 def _native_pixels_plausible(ds: Dataset, frames: int) -> bool:
     pixel = ds.get((0x7FE0, 0x0010))
     if pixel is None:
@@ -169,7 +179,7 @@ def _describe(ds: FileDataset, ts: str, sop_class: str, sop_uid: str, study_uid:
         study_uid=study_uid,
         series_uid=series_uid,
         patient_id=_text(ds, "PatientID")[:64],
-        issuer=_text(ds, "IssuerOfPatientID")[:64],
+        issuer=_issuer(ds, patient_name),
         patient_name=patient_name[:324],
         patient_name_norm=normalize_pn(patient_name)[:330],
         birth_date=_text(ds, "PatientBirthDate")[:8],

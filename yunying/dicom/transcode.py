@@ -51,7 +51,7 @@ def transcode(data: bytes, source_ts: str, target_ts: str) -> bytes:
             raise CannotDecode(f"cannot decode pixel data ({TRANSFER_SYNTAXES[source_ts].name}): {exc}") from exc
     try:
         if TRANSFER_SYNTAXES[source_ts].encapsulated and has_pixels:
-            ds.decompress()
+            ds.decompress(generate_instance_uid=False)
         if not ds.original_encoding[1]:  # big endian source: re-encode everything little endian first
             ds = _little_endian_copy(ds, original)
         if target_ts in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
@@ -62,7 +62,7 @@ def transcode(data: bytes, source_ts: str, target_ts: str) -> bytes:
             ds.save_as(out, implicit_vr=target_ts == ImplicitVRLittleEndian, little_endian=True, enforce_file_format=True)
             encoded = out.getvalue()
         else:
-            ds.compress(target_ts)
+            ds.compress(target_ts, generate_instance_uid=False)
             encoded = _save(ds)
     except (NotAcceptable, CannotDecode):
         raise

@@ -40,7 +40,8 @@ def negotiate(accept_header: str, offered: list[str], default: str) -> list[Acce
     """Parse ``Accept`` into acceptable choices among ``offered`` part/media types, in preference order.
 
     ``multipart/related; type="X"; transfer-syntax=Y`` and bare ``X`` are both understood;
-    ``*/*``, ``multipart/related`` without type, or no header select ``default``.
+    ``*/*``, ``multipart/related`` without type, or no header select ``default``; ``type/*``
+    stands for every offered ``type/...``.
     """
     choices: list[tuple[float, int, Accepted]] = []
     for index, item in enumerate(_split_accept(accept_header or "*/*")):
@@ -59,6 +60,9 @@ def negotiate(accept_header: str, offered: list[str], default: str) -> list[Acce
             part = default
         if part in offered:
             choices.append((-q, index, Accepted(part, ts, multipart)))
+        elif part.endswith("/*"):  # e.g. image/*: every offered type of that kind, in offered order
+            prefix = part[:-1]
+            choices.extend((-q, index, Accepted(o, ts, multipart)) for o in offered if o.startswith(prefix))
     if not choices:
         raise ProblemError(406, "Not Acceptable", f"supported media types: {', '.join(offered)}")
     return [c[2] for c in sorted(choices, key=lambda c: (c[0], c[1]))]

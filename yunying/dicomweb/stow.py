@@ -13,6 +13,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartState
 from starlette.concurrency import run_in_threadpool
 
 from yunying.api.deps import ArchiveDep, CurrentUser, client_address
@@ -51,19 +53,40 @@ async def _read_parts(request: Request, archive: Archive, expected_study: str | 
         raise ProblemError(415, "Unsupported Media Type",
                            'STOW-RS accepts multipart/related; type="application/dicom" with a boundary')
     settings = archive.settings
+    too_large = ProblemError(413, "Content Too Large", f"the request exceeds {settings.max_request_bytes} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.max_request_bytes:
+        raise too_large  # before any part is stored
     parser = multipart.RelatedParser(params["boundary"], settings.max_instance_bytes)
     results: list[StoreResult] = []
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > settings.max_request_bytes:
-            raise ProblemError(413, "Content Too Large", f"the request exceeds {settings.max_request_bytes} bytes")
-        parser.feed(chunk)
+    malformed = ""
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > settings.max_request_bytes:
+                if not results:
+                    raise too_large
+                # a body without Content-Length crossed the limit after some parts were stored: say so
+                results.append(StoreResult(Outcome.REJECTED, failure=Failure.TOO_LARGE, reason=f"the request exceeds "
+                                           f"{settings.max_request_bytes} bytes; the rest of the request was not stored"))
+                return results
+            parser.feed(chunk)
+            while parser.ready:
+                results.append(await run_in_threadpool(_store_part, archive, parser.ready.pop(0), expected_study, origin))
+        parser.finish()
+    except MultipartParseError as exc:
+        malformed = f"malformed multipart body: {exc}"
+    else:
         while parser.ready:
             results.append(await run_in_threadpool(_store_part, archive, parser.ready.pop(0), expected_study, origin))
-    parser.finish()
-    while parser.ready:
-        results.append(await run_in_threadpool(_store_part, archive, parser.ready.pop(0), expected_study, origin))
+        # python-multipart accepts a body that stops inside a part and drops that part silently
+        if parser._parser.state != MultipartState.END and (results or received):  # noqa: SLF001
+            malformed = "the multipart body ended before its closing delimiter; the last part is incomplete"
+    if malformed and not results:
+        raise ProblemError(400, "Bad Request", malformed)
+    if malformed:  # the parts before the damage were stored: say so, and that the rest was not
+        results.append(_part_failure(malformed + "; the rest of the request was not stored"))
     if not results:
         raise ProblemError(400, "Bad Request", "the multipart body contains no parts")
     return results

@@ -18,7 +18,7 @@ from yunying.dicom.frames import get_frames
 from yunying.dicom.uids import TRANSFER_SYNTAXES
 from yunying.dicomweb import multipart
 from yunying.dicomweb.common import DICOM_JSON, base_url, negotiate
-from yunying.errors import YunyingError
+from yunying.errors import CannotDecode, NotAcceptable, YunyingError
 
 router = APIRouter(tags=["WADO-RS"])
 log = logging.getLogger(__name__)
@@ -32,24 +32,37 @@ def _audit(request: Request, archive: Archive, user: CurrentUser, what: str, cou
            detail=f"{count} instance(s) via {how}")
 
 
+def _read_acceptable(archive: Archive, inst: StoredInstance, syntaxes: list[str]) -> tuple[bytes, str]:
+    """The instance in the first of the acceptable ``syntaxes`` (preference order) that can be produced."""
+    error: YunyingError | None = None
+    for wanted in syntaxes:
+        try:
+            return archive.retrieve.read_as(inst, wanted)
+        except (NotAcceptable, CannotDecode) as exc:
+            error = exc
+    assert error is not None
+    raise error
+
+
 def _instances_response(request: Request, archive: Archive, instances: list[StoredInstance]) -> StreamingResponse:
-    choice = negotiate(request.headers.get("accept", ""), [DICOM], DICOM)[0]
-    wanted = choice.transfer_syntax or ExplicitVRLittleEndian
-    first_data, first_ts = archive.retrieve.read_as(instances[0], wanted)  # errors before any byte is sent
+    choices = negotiate(request.headers.get("accept", ""), [DICOM], DICOM)
+    syntaxes = list(dict.fromkeys(c.transfer_syntax or ExplicitVRLittleEndian for c in choices))
+    first_data, first_ts = _read_acceptable(archive, instances[0], syntaxes)  # errors before any byte is sent
     boundary = multipart.new_boundary()
 
     def body() -> Iterator[bytes]:
         yield from multipart.encode_part(boundary, f"{DICOM}; transfer-syntax={first_ts}", first_data)
         for inst in instances[1:]:
             try:
-                data, ts = archive.retrieve.read_as(inst, wanted)
+                data, ts = _read_acceptable(archive, inst, syntaxes)
             except YunyingError as exc:
                 log.warning("instance skipped in a WADO-RS response: %s", exc)
                 continue
             yield from multipart.encode_part(boundary, f"{DICOM}; transfer-syntax={ts}", data)
         yield multipart.close(boundary)
 
-    content_type = multipart.related_content_type(DICOM, boundary, None if wanted == "*" else wanted)
+    single = syntaxes[0] if len(syntaxes) == 1 and syntaxes[0] != "*" else None
+    content_type = multipart.related_content_type(DICOM, boundary, single)
     return StreamingResponse(body(), media_type=content_type)
 
 
