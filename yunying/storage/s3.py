@@ -106,9 +106,7 @@ class S3BlobStore:
             aws_secret_access_key=secret_key,
             region_name=region,
         )
-        self._client: S3Client = session.client(
-            "s3", endpoint_url=endpoint, config=config
-        )
+        self._client: S3Client = session.client("s3", endpoint_url=endpoint, config=config)
         self._ensure_bucket()
 
     @property
@@ -129,11 +127,7 @@ class S3BlobStore:
             else:
                 self._client.create_bucket(
                     Bucket=self.bucket,
-                    CreateBucketConfiguration={
-                        "LocationConstraint": cast(
-                            "BucketLocationConstraintType", self.region
-                        )
-                    },
+                    CreateBucketConfiguration={"LocationConstraint": cast("BucketLocationConstraintType", self.region)},
                 )
         except ClientError as exc:
             # Another process created it between our HEAD and PUT.
@@ -173,7 +167,7 @@ class S3BlobStore:
         """
         self._check_key(key)
         body = bytes(data)
-        md5 = base64.b64encode(hashlib.md5(body).digest()).decode("ascii")
+        md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode("ascii")
         sha256 = hashlib.sha256(body).digest()
         self._client.put_object(
             Bucket=self.bucket,
@@ -234,9 +228,7 @@ class S3BlobStore:
             actual = checksum(data)
             if actual == recorded:
                 return data
-        raise CorruptBlob(
-            f"blob {key} is damaged: checksum {actual[:12]}… != stored {recorded[:12]}…"
-        )
+        raise CorruptBlob(f"blob {key} is damaged: checksum {actual[:12]}… != stored {recorded[:12]}…")
 
     def delete(self, key: str) -> None:
         """Remove ``key``; no error if it does not exist.
