@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +24,8 @@ from yunying.errors import NotFound
 from yunying.index.models import Instance, Series, Study
 from yunying.storage.base import BlobStore, checksum
 from yunying.storage.filesystem import FilesystemBlobStore
+
+PARTIAL_SUFFIX = ".partial"  # FilesystemBlobStore's temporary files: ``.<random>.partial``
 
 BATCH = 1000
 
@@ -84,19 +85,25 @@ def fsck(sessions: sessionmaker[Session], blobs: BlobStore, *, repair: bool = Fa
             report.findings.append(_try_restore(blobs, copy_from, key, expected, "missing", repair))
     now = time.time()
     for info in blobs.iter_blobs("dicom/"):
+        if _is_partial(info.key):
+            continue  # a temporary file of a write, reported below as "partial", never as an orphan blob
         report.blobs_seen += 1
-        if info.key in referenced:
-            continue
+        if info.key in referenced or _referenced_now(sessions, info.key):
+            continue  # (the second check: a store that committed after the index scan above)
         finding = Finding("orphan", info.key, "no index row references this blob (interrupted store before its "
                           "commit — never acknowledged — or replaced by an overwrite); safe to delete")
-        if repair and _older_than(blobs, info.key, now - grace_seconds):
+        if repair and info.modified is not None and info.modified < now - grace_seconds:
             blobs.delete(info.key)
             finding.repaired = True
         report.findings.append(finding)
     if isinstance(blobs, FilesystemBlobStore):
         for path in blobs.leftover_partials():
+            try:
+                old = path.stat().st_mtime < now - grace_seconds
+            except FileNotFoundError:
+                continue  # a write in progress just finished (renamed) or was cleaned up
             finding = Finding("partial", str(path), "temporary file of an interrupted write; safe to delete")
-            if repair and path.stat().st_mtime < now - grace_seconds:
+            if repair and old:
                 path.unlink(missing_ok=True)
                 finding.repaired = True
             report.findings.append(finding)
@@ -104,14 +111,15 @@ def fsck(sessions: sessionmaker[Session], blobs: BlobStore, *, repair: bool = Fa
     return report
 
 
-def _older_than(blobs: BlobStore, key: str, cutoff: float) -> bool:
-    path = blobs.local_path(key)
-    if path is None:
-        return True  # object stores: rely on the grace period having been applied by the caller
-    try:
-        return Path(path).stat().st_mtime < cutoff
-    except FileNotFoundError:
-        return False
+def _referenced_now(sessions: sessionmaker[Session], key: str) -> bool:
+    with sessions() as session:
+        return session.execute(select(Instance.id).where(Instance.blob_key == key).limit(1)).first() is not None
+
+
+def _is_partial(key: str) -> bool:
+    """A temporary file of :class:`FilesystemBlobStore` (``.<random>.partial``), not a content key."""
+    name = key.rsplit("/", 1)[-1]
+    return name.startswith(".") and name.endswith(PARTIAL_SUFFIX)
 
 
 def _try_restore(blobs: BlobStore, copy_from: BlobStore | None, key: str, expected: str, kind: str, repair: bool) -> Finding:

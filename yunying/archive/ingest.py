@@ -118,8 +118,10 @@ class Ingest:
         received_sum = checksum(received)
         digest = received_sum if stored is received else checksum(stored)
         key = content_key(digest)
-        if not self.blobs.exists(key):
-            self.blobs.put(key, stored)
+        # Always (re)write, even if the key exists: an existing blob may be an old orphan of a crashed
+        # store, which `fsck --repair` deletes once it is older than its grace period. Rewriting renews
+        # it (fresh mtime) before the index row below makes it referenced.
+        self.blobs.put(key, stored)
         fields: dict[str, Any] = {"blob_key": key, "blob_size": len(stored), "checksum": digest, "transfer_syntax_uid": stored_ts,
                   "received_size": len(received), "received_checksum": received_sum, "origin": origin}
         old_key = None

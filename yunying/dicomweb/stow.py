@@ -81,7 +81,7 @@ async def _read_parts(request: Request, archive: Archive, expected_study: str | 
         while parser.ready:
             results.append(await run_in_threadpool(_store_part, archive, parser.ready.pop(0), expected_study, origin))
         # python-multipart accepts a body that stops inside a part and drops that part silently
-        if parser._parser.state != MultipartState.END and (results or received):  # noqa: SLF001
+        if parser._parser.state != MultipartState.END and (results or received):
             malformed = "the multipart body ended before its closing delimiter; the last part is incomplete"
     if malformed and not results:
         raise ProblemError(400, "Bad Request", malformed)

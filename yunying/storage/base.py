@@ -35,6 +35,7 @@ def content_key(digest: str, prefix: str = "dicom") -> str:
 class BlobInfo:
     key: str
     size: int
+    modified: float | None = None  # seconds since the epoch, when the back-end knows it
 
 
 @runtime_checkable
@@ -72,7 +73,10 @@ def get_verified(store: BlobStore, key: str, expected: str) -> bytes:
     NotFound
         The blob is missing.
     """
-    data = store.get(key)
+    try:
+        data = store.get(key)
+    except NotFound as exc:  # the index says it exists: that is damage, not an unknown resource
+        raise CorruptBlob(f"blob {key} of an indexed instance is missing") from exc
     actual = checksum(data)
     if actual != expected:
         raise CorruptBlob(f"blob {key} is damaged: checksum {actual[:12]}… != recorded {expected[:12]}…")

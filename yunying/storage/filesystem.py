@@ -73,7 +73,8 @@ class FilesystemBlobStore:
             for filename in files:
                 full = Path(dirpath) / filename
                 key = full.relative_to(self.root).as_posix()
-                yield BlobInfo(key=key, size=full.stat().st_size)
+                stat = full.stat()
+                yield BlobInfo(key=key, size=stat.st_size, modified=stat.st_mtime)
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)

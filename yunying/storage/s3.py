@@ -285,7 +285,7 @@ class S3BlobStore:
         paginator = self._client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                yield BlobInfo(key=obj["Key"], size=obj["Size"])
+                yield BlobInfo(key=obj["Key"], size=obj["Size"], modified=obj["LastModified"].timestamp())
 
     def local_path(self, key: str) -> Path | None:
         """Always ``None``: objects have no local filesystem path.

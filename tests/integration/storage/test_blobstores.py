@@ -222,7 +222,8 @@ def test_exists_and_delete(store: BlobStore) -> None:
 def test_get_missing_raises_not_found(store: BlobStore) -> None:
     with pytest.raises(NotFound):
         store.get("dicom/00/00/missing")
-    with pytest.raises(NotFound):
+    # through get_verified the key is one the index recorded: its absence is damage, not "not found"
+    with pytest.raises(CorruptBlob):
         get_verified(store, "dicom/00/00/missing", checksum(b""))
 
 
