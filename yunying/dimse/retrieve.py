@@ -60,19 +60,21 @@ def _dataset_for(ctx: DimseContext, inst: StoredInstance, accepted: dict[str, se
 
 def _sub_operations(ctx: DimseContext, event: Any, instances: list[StoredInstance],
                     accepted: dict[str, set[str]]) -> Iterator[tuple[int, Dataset | None]]:
-    failed = 0
     for inst in instances:
         if event.is_cancelled:
             yield status.CANCEL, None
             return
         try:
-            yield status.PENDING, _dataset_for(ctx, inst, accepted)
+            dataset = _dataset_for(ctx, inst, accepted)
         except YunyingError as exc:
-            failed += 1
-            log.warning("sub-operation for an instance failed: %s", exc)
-            reply = Dataset()
-            reply.FailedSOPInstanceUIDList = inst.sop_uid
-            yield status.UNABLE_TO_PERFORM_SUBOPS, reply
+            log.warning("sub-operation for %s failed: %s", inst.sop_uid, exc)
+            # A failure status here would end the whole C-MOVE/C-GET; instead hand pynetdicom a data set
+            # it cannot send (no File Meta: its C-STORE raises before anything goes on the wire), so it
+            # counts one failed sub-operation with this UID and goes on (final 0xB000, or 0xA702 if all fail).
+            dataset = Dataset()
+            dataset.SOPClassUID = inst.sop_class_uid
+            dataset.SOPInstanceUID = inst.sop_uid
+        yield status.PENDING, dataset
 
 
 def _contexts(instances: list[StoredInstance]) -> list[Any]:
@@ -83,8 +85,8 @@ def _contexts(instances: list[StoredInstance]) -> list[Any]:
         if key in seen:
             continue
         seen.add(key)
-        if inst.transfer_syntax_uid not in UNCOMPRESSED:  # compressed, big endian, deflated: offer as stored
-            contexts.append(build_context(inst.sop_class_uid, [inst.transfer_syntax_uid]))
+        # As stored, in a context of its own (a receiver picks one syntax per context), then native.
+        contexts.append(build_context(inst.sop_class_uid, [inst.transfer_syntax_uid]))
         if (inst.sop_class_uid, "native") not in seen:
             seen.add((inst.sop_class_uid, "native"))
             contexts.append(build_context(inst.sop_class_uid, UNCOMPRESSED))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.association import Association
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -26,6 +28,8 @@ from yunying.dimse.find import FindHandler
 from yunying.dimse.retrieve import RetrieveHandler
 from yunying.dimse.store import StoreHandler
 
+log = logging.getLogger(__name__)
+
 QUERY_RETRIEVE = (
     PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
@@ -41,6 +45,32 @@ def _nodelay(event: Any) -> None:
     sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _requeue_stolen_responses() -> None:
+    """Work around a pynetdicom race (seen with 3.0.4; cf. pydicom/pynetdicom#875).
+
+    ``send_*()`` pauses the association reactor by clearing a checkpoint and waiting for
+    ``_is_paused``; a reactor just woken from the previous checkpoint still shows the stale
+    ``_is_paused = True``, so the send goes ahead, the reactor takes the peer's response off the
+    DIMSE queue ("Received unexpected C-STORE service message") and drops it, and the send waits
+    until the peer times out. C-MOVE sub-associations hit this about once per few hundred C-STOREs:
+    the move stalls ~60 s and every later sub-operation fails. A response taken while a send is
+    waiting (checkpoint cleared) is put back for it instead of being dropped.
+    """
+    original = Association._serve_request
+    if getattr(original, "_yunying_requeue", False):
+        return
+
+    def serve_request(self: Any, msg: Any, context_id: int) -> None:
+        if msg is not None and not msg.is_valid_request and not self._reactor_checkpoint.is_set():
+            log.info("%s taken by the association reactor handed back to the waiting request", msg.msg_type)
+            self.dimse.msg_queue.put((context_id, msg))
+            return
+        original(self, msg, context_id)
+
+    serve_request._yunying_requeue = True  # type: ignore[attr-defined]
+    Association._serve_request = serve_request  # type: ignore[method-assign]
 
 
 def handler_table(ctx: DimseContext) -> list[tuple[Any, Any]]:
@@ -61,6 +91,7 @@ def handler_table(ctx: DimseContext) -> list[tuple[Any, Any]]:
 
 def build_ae(archive: Archive) -> AE:
     settings = archive.settings
+    _requeue_stolen_responses()
     ae = AE(ae_title=settings.ae_title)
     ae.maximum_associations = settings.dimse_max_associations
     ae.maximum_pdu_size = 0  # unlimited
