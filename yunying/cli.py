@@ -235,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from yunying.logging import configure_logging
+
+    configure_logging("WARNING" if args.command != "serve" else "INFO")
     result: int = args.func(args)
     return result
 

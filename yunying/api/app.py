@@ -6,11 +6,11 @@ from fastapi import FastAPI
 
 from yunying import __version__
 from yunying.api import problems
-from yunying.api.routes import health
+from yunying.api.routes import health, home
 from yunying.compose import Archive
 from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
 
-PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
 
 
 def create_app(archive: Archive) -> FastAPI:
@@ -23,6 +23,7 @@ def create_app(archive: Archive) -> FastAPI:
     )
     app.state.archive = archive
     problems.install(app)
+    app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(dicomweb_router())
     app.include_router(wado_uri_router())
