@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -24,6 +26,7 @@ router = APIRouter(tags=["WADO-RS"])
 log = logging.getLogger(__name__)
 DICOM = "application/dicom"
 OCTET = "application/octet-stream"
+_READ_AHEAD = 4
 FRAME_TYPES = sorted({OCTET, *(ts.media_type for ts in TRANSFER_SYNTAXES.values())})
 
 
@@ -50,15 +53,27 @@ def _instances_response(request: Request, archive: Archive, instances: list[Stor
     first_data, first_ts = _read_acceptable(archive, instances[0], syntaxes)  # errors before any byte is sent
     boundary = multipart.new_boundary()
 
+    def part(data: bytes, ts: str) -> bytes:
+        return b"".join(multipart.encode_part(boundary, f"{DICOM}; transfer-syntax={ts}", data))
+
     def body() -> Iterator[bytes]:
-        yield from multipart.encode_part(boundary, f"{DICOM}; transfer-syntax={first_ts}", first_data)
-        for inst in instances[1:]:
-            try:
-                data, ts = _read_acceptable(archive, inst, syntaxes)
-            except YunyingError as exc:
-                log.warning("instance skipped in a WADO-RS response: %s", exc)
-                continue
-            yield from multipart.encode_part(boundary, f"{DICOM}; transfer-syntax={ts}", data)
+        # One chunk per instance; the next instances are read and verified (SHA-256 releases the GIL)
+        # in a small pool while the current one is on the wire.
+        yield part(first_data, first_ts)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="wado-read") as pool:
+            pending = deque(pool.submit(_read_acceptable, archive, inst, syntaxes) for inst in instances[1:_READ_AHEAD + 1])
+            upcoming = iter(instances[_READ_AHEAD + 1:])
+            while pending:
+                future = pending.popleft()
+                nxt = next(upcoming, None)
+                if nxt is not None:
+                    pending.append(pool.submit(_read_acceptable, archive, nxt, syntaxes))
+                try:
+                    data, ts = future.result()
+                except YunyingError as exc:
+                    log.warning("instance skipped in a WADO-RS response: %s", exc)
+                    continue
+                yield part(data, ts)
         yield multipart.close(boundary)
 
     single = syntaxes[0] if len(syntaxes) == 1 and syntaxes[0] != "*" else None
