@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from io import BytesIO
 from typing import Any
 
@@ -81,9 +82,20 @@ class ParsedInstance:
     number_of_frames: int | None
     has_pixels: bool
     pixels_plausible: bool
-    patient_attrs: dict[str, Any] = field(default_factory=dict)
-    study_attrs: dict[str, Any] = field(default_factory=dict)
-    series_attrs: dict[str, Any] = field(default_factory=dict)
+    dataset: Dataset | None = field(default=None, repr=False)
+
+    # Level attributes as DICOM JSON, computed only when a new patient/study/series row needs them.
+    @cached_property
+    def patient_attrs(self) -> dict[str, Any]:
+        return level_attrs(self.dataset, "PATIENT") if self.dataset is not None else {}
+
+    @cached_property
+    def study_attrs(self) -> dict[str, Any]:
+        return level_attrs(self.dataset, "STUDY") if self.dataset is not None else {}
+
+    @cached_property
+    def series_attrs(self) -> dict[str, Any]:
+        return level_attrs(self.dataset, "SERIES") if self.dataset is not None else {}
 
 
 def read_dataset(data: bytes) -> FileDataset:
@@ -203,7 +215,5 @@ def _describe(ds: FileDataset, ts: str, sop_class: str, sop_uid: str, study_uid:
         number_of_frames=frames,
         has_pixels=has_pixels,
         pixels_plausible=plausible,
-        patient_attrs=level_attrs(ds, "PATIENT"),
-        study_attrs=level_attrs(ds, "STUDY"),
-        series_attrs=level_attrs(ds, "SERIES"),
+        dataset=ds,
     )
