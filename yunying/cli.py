@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,11 @@ DEMO_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "dicom"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    unknown = Settings.unknown_environment(dict(os.environ))
+    if unknown:
+        raise SystemExit(f"unknown setting(s) in the environment: {', '.join(unknown)} (see docs/operate.md)")
     overrides: dict[str, Any] = {}
-    for name in ("data_dir", "http_port", "dicom_port", "http_host", "dicom_host", "ae_title"):
+    for name in ("data_dir", "http_port", "dicom_port", "http_host", "dicom_host", "ae_title", "workers"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -161,6 +166,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _out(f"login: {ADMIN} / {password}   (saved in {settings.data_dir / 'admin-password.txt'})")
     else:
         _out(f"login: {ADMIN} (password in {settings.data_dir / 'admin-password.txt'} or set with `yunying user passwd admin`)")
+    if settings.workers > 1:
+        return _serve_workers(settings, archive, dimse)
     config = uvicorn.Config(create_app(archive), host=settings.http_host, port=settings.http_port,
                             log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
@@ -174,6 +181,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         server.run()
     finally:
+        if dimse is not None:
+            dimse.shutdown()
+        archive.close()
+    return 0
+
+
+def _export(settings: Settings) -> None:
+    """Put the effective settings into the environment, for worker processes that rebuild them."""
+    for name, value in settings.model_dump(mode="json").items():
+        os.environ[f"YUNYING_{name.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def _dimse_worker() -> None:
+    """An extra DIMSE process sharing the port (SO_REUSEPORT); exits with its parent."""
+    from yunying.compose import build_archive
+    from yunying.dimse.server import start_dimse
+    from yunying.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    start_dimse(build_archive(settings))
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1)
+
+
+def _serve_workers(settings: Settings, archive: Any, dimse: Any) -> int:
+    import multiprocessing
+
+    import uvicorn
+
+    _export(settings)
+    extra = []
+    if dimse is not None:
+        spawn = multiprocessing.get_context("spawn")
+        for _ in range(settings.workers - 1):
+            proc = spawn.Process(target=_dimse_worker, daemon=True)
+            proc.start()
+            extra.append(proc)
+    try:
+        uvicorn.run("yunying.api.asgi:create_app_from_env", factory=True, host=settings.http_host,
+                    port=settings.http_port, workers=settings.workers, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=5)
+    finally:
+        for proc in extra:
+            proc.terminate()
         if dimse is not None:
             dimse.shutdown()
         archive.close()
@@ -197,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="load the demo data (../shared/dicom) before serving")
     serve.add_argument("--demo-dir", dest="demo_dir", help="another folder of DICOM files to load with --demo")
     serve.add_argument("--no-dimse", action="store_true", help="HTTP only (extra API nodes behind a load balancer)")
+    serve.add_argument("--workers", dest="workers", type=int,
+                       help="processes for HTTP and DICOM (default 1; e.g. the number of cores)")
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the index schema")

@@ -32,6 +32,11 @@ class AtRestCompression(StrEnum):
     JPEG_2000 = "jpeg-2000"
 
 
+# Variables read by the CLI or the test harness rather than by Settings.
+_NOT_SETTINGS = frozenset({"YUNYING_ADMIN_PASSWORD_INIT", "YUNYING_NEW_PASSWORD", "YUNYING_SKIP_S3", "YUNYING_KEEP_S3",
+                           "YUNYING_UPDATE_OPENAPI", "YUNYING_SHARED_DICOM", "YUNYING_FAULT_SEED"})
+
+
 class Settings(BaseSettings):
     """Every knob of an archive node. Unknown ``YUNYING_*`` variables fail at start-up."""
 
@@ -66,6 +71,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = 4 * 1024**3
 
     log_level: str = "INFO"
+    workers: int = Field(default=1, ge=1, le=64)  # processes for HTTP and DIMSE (SO_REUSEPORT)
 
     @field_validator("ae_title")
     @classmethod
@@ -73,6 +79,13 @@ class Settings(BaseSettings):
         if not value or len(value) > 16 or "\\" in value:
             raise ValueError("AE title must be 1-16 characters without backslash")
         return value
+
+    @classmethod
+    def unknown_environment(cls, environ: dict[str, str]) -> list[str]:
+        """``YUNYING_*`` variables that are no setting (typos would otherwise be silently ignored)."""
+        known = {f"YUNYING_{name.upper()}" for name in cls.model_fields} | _NOT_SETTINGS
+        return sorted(k for k in environ if k.startswith("YUNYING_") and k not in known
+                      and not k.startswith("YUNYING_TEST_"))
 
     @property
     def effective_database_url(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from typing import Any
 
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
@@ -111,12 +112,28 @@ def build_ae(archive: Archive) -> AE:
     return ae
 
 
+class SharedPortAssociationServer(ThreadedAssociationServer):
+    """Association server whose port several processes can listen on (SO_REUSEPORT).
+
+    With ``yunying serve --workers N`` each worker process runs one; the kernel spreads incoming
+    associations over them, so parallel associations use every core.
+    """
+
+    def server_bind(self) -> None:
+        if hasattr(socket, "SO_REUSEPORT") and self.socket is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
 def start_dimse(archive: Archive) -> ThreadedAssociationServer:
     """Start the SCP in background threads; returns the server (call ``shutdown()`` to stop)."""
     ctx = DimseContext(archive)
     ae = build_ae(archive)
     settings = archive.settings
-    server = ae.start_server((settings.dicom_host, settings.dicom_port), block=False,
-                             evt_handlers=handler_table(ctx))  # type: ignore[arg-type]
-    assert server is not None
+    server: ThreadedAssociationServer = ae.make_server(
+        (settings.dicom_host, settings.dicom_port),
+        evt_handlers=handler_table(ctx),  # type: ignore[arg-type]
+        server_class=SharedPortAssociationServer,
+    )
+    threading.Thread(target=server.serve_forever, name="dimse-acceptor", daemon=True).start()
     return server
