@@ -94,10 +94,10 @@ class Ingest:
             return StoreResult(Outcome.REJECTED, failure=Failure.STUDY_MISMATCH,
                                reason="Study Instance UID of the instance differs from the target study", **ids)
         with self.sessions() as session:
-            existing = repository.find_instance(session, parsed.sop_instance_uid)
+            existing = repository.stored_transfer_syntax(session, parsed.sop_instance_uid)
         if existing is not None:
             if self.policy.duplicates is DuplicatePolicy.KEEP_FIRST:
-                return StoreResult(Outcome.DUPLICATE, transfer_syntax_uid=existing.transfer_syntax_uid,
+                return StoreResult(Outcome.DUPLICATE, transfer_syntax_uid=existing,
                                    reason="SOP Instance UID already stored; first copy kept", **ids)
             if self.policy.duplicates is DuplicatePolicy.REJECT:
                 return StoreResult(Outcome.REJECTED, failure=Failure.DUPLICATE,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,12 +37,28 @@ def find_instance(session: Session, sop_uid: str) -> Instance | None:
     return session.execute(select(Instance).where(Instance.sop_uid == sop_uid)).scalar_one_or_none()
 
 
-def add_instance(session: Session, parsed: ParsedInstance, **blob: Any) -> Instance:
+def stored_transfer_syntax(session: Session, sop_uid: str) -> str | None:
+    """The stored transfer syntax of ``sop_uid`` if it is indexed (a light, Core-level lookup)."""
+    row = session.connection().execute(
+        select(Instance.__table__.c.transfer_syntax_uid).where(Instance.__table__.c.sop_uid == sop_uid)
+    ).first()
+    return None if row is None else str(row[0])
+
+
+_INSTANCE = cast(Table, Instance.__table__)
+_SERIES = cast(Table, Series.__table__)
+_STUDY = cast(Table, Study.__table__)
+
+
+def add_instance(session: Session, parsed: ParsedInstance, **blob: Any) -> None:
     """Index one new instance, creating its patient/study/series as needed and bumping counters."""
     now = utcnow()
-    known = session.execute(select(Series.id, Series.study_fk).where(Series.series_uid == parsed.series_uid)).first()
+    known = session.connection().execute(
+        select(_SERIES.c.id, _SERIES.c.study_fk).where(_SERIES.c.series_uid == parsed.series_uid)
+    ).first()
     if known is not None:  # the common case: another instance of a series we already have
-        return _add_to_series(session, parsed, int(known[0]), int(known[1]), now, **blob)
+        _add_to_series(session, parsed, int(known[0]), int(known[1]), now, **blob)
+        return
     patient_id, patient_created = _get_or_create(
         session,
         Patient,
@@ -98,7 +114,7 @@ def add_instance(session: Session, parsed: ParsedInstance, **blob: Any) -> Insta
             "updated_at": now,
         },
     )
-    instance = _add_to_series(session, parsed, series_id, study_id, now, series_created=series_created, **blob)
+    _add_to_series(session, parsed, series_id, study_id, now, series_created=series_created, **blob)
     if patient_created or study_created:
         session.execute(update(Patient).where(Patient.id == patient_id).values(n_studies=Patient.n_studies + int(study_created)))
     if series_created and parsed.modality:
@@ -107,44 +123,32 @@ def add_instance(session: Session, parsed: ParsedInstance, **blob: Any) -> Insta
         if token not in (current or ""):
             modalities = (current or "\\") + parsed.modality + "\\"
             session.execute(update(Study).where(Study.id == study_id).values(modalities=modalities))
-    return instance
 
 
 def _add_to_series(session: Session, parsed: ParsedInstance, series_id: int, study_id: int, now: Any, *,
                    series_created: bool = False, blob_key: str, blob_size: int, checksum: str,
-                   transfer_syntax_uid: str, received_size: int, received_checksum: str, origin: str) -> Instance:
-    instance = Instance(
-        series_fk=series_id,
-        study_fk=study_id,
-        sop_uid=parsed.sop_instance_uid,
-        sop_class_uid=parsed.sop_class_uid,
-        instance_number=parsed.instance_number,
-        transfer_syntax_uid=transfer_syntax_uid,
-        received_transfer_syntax_uid=parsed.transfer_syntax_uid,
-        rows=parsed.rows,
-        columns=parsed.columns,
-        bits_allocated=parsed.bits_allocated,
-        number_of_frames=parsed.number_of_frames,
-        renderable=parsed.has_pixels and parsed.pixels_plausible,
-        blob_key=blob_key,
-        blob_size=blob_size,
-        checksum=checksum,
-        received_size=received_size,
-        received_checksum=received_checksum,
-        origin=origin[:200],
-        created_at=now,
+                   transfer_syntax_uid: str, received_size: int, received_checksum: str, origin: str) -> None:
+    """Insert the instance row and bump the counters with Core statements (the per-instance hot path)."""
+    conn = session.connection()
+    conn.execute(
+        insert(_INSTANCE).values(
+            series_fk=series_id, study_fk=study_id, sop_uid=parsed.sop_instance_uid,
+            sop_class_uid=parsed.sop_class_uid, instance_number=parsed.instance_number,
+            transfer_syntax_uid=transfer_syntax_uid, received_transfer_syntax_uid=parsed.transfer_syntax_uid,
+            rows=parsed.rows, columns=parsed.columns, bits_allocated=parsed.bits_allocated,
+            number_of_frames=parsed.number_of_frames, renderable=parsed.has_pixels and parsed.pixels_plausible,
+            blob_key=blob_key, blob_size=blob_size, checksum=checksum, received_size=received_size,
+            received_checksum=received_checksum, origin=origin[:200], created_at=now,
+        )
     )
-    session.add(instance)
-    session.flush()
-    session.execute(
-        update(Series).where(Series.id == series_id).values(n_instances=Series.n_instances + 1, updated_at=now)
+    conn.execute(
+        update(_SERIES).where(_SERIES.c.id == series_id).values(n_instances=_SERIES.c.n_instances + 1, updated_at=now)
     )
-    session.execute(
-        update(Study).where(Study.id == study_id).values(
-            n_instances=Study.n_instances + 1, n_series=Study.n_series + int(series_created),
-            size_bytes=Study.size_bytes + blob_size, updated_at=now)
+    conn.execute(
+        update(_STUDY).where(_STUDY.c.id == study_id).values(
+            n_instances=_STUDY.c.n_instances + 1, n_series=_STUDY.c.n_series + int(series_created),
+            size_bytes=_STUDY.c.size_bytes + blob_size, updated_at=now)
     )
-    return instance
 
 
 def replace_instance_blob(
