@@ -318,6 +318,7 @@ def render(cfg: Config, info: dict[str, str], report: Report, elapsed: float) ->
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workers", type=int, default=1, help="Yunying server processes (yunying serve --workers)")
     p.add_argument("--quick", action="store_true", help="smaller N: 134-slice TCIA series for ingest, 10k QIDO index")
     p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"generated data + QIDO index (default {DEFAULT_CACHE})")
@@ -342,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     started = time.monotonic()
+    os.environ["BENCH_YUNYING_WORKERS"] = str(args.workers)
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     work = Path(tempfile.mkdtemp(prefix="yunying-bench-"))
     default_budget = math.inf if args.fill_only else (1.0 if args.quick else 2.0)

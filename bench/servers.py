@@ -95,7 +95,9 @@ def yunying(data: Path, db: str, *, pg_name: str | None = None, keep: bool = Fal
         if not pg_exists(pg_name):
             pg_create(pg_name)
         url = pg_url(pg_name).replace("postgresql://", "postgresql+psycopg://", 1)
-    server = ServerProcess(data, url, env={"YUNYING_LOG_LEVEL": "WARNING"})
+    # BENCH_YUNYING_WORKERS (set by run_all --workers): processes for HTTP and DICOM (SO_REUSEPORT)
+    server = ServerProcess(data, url, env={"YUNYING_LOG_LEVEL": "WARNING",
+                                           "YUNYING_WORKERS": os.environ.get("BENCH_YUNYING_WORKERS", "1")})
     try:
         server.start(timeout=180)
         assert server.proc is not None
