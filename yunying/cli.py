@@ -8,7 +8,6 @@ import os
 import secrets
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -171,10 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(create_app(archive), host=settings.http_host, port=settings.http_port,
                             log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
-    stop = threading.Event()
-
     def _terminate(*_: Any) -> None:
-        stop.set()
         server.should_exit = True
 
     signal.signal(signal.SIGTERM, _terminate)
