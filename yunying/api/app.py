@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from yunying import __version__
 from yunying.api import problems
-from yunying.api.routes import health, home
+from yunying.api.routes import gateways, health, home
 from yunying.compose import Archive
 from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
 
@@ -25,6 +25,7 @@ def create_app(archive: Archive) -> FastAPI:
     problems.install(app)
     app.include_router(home.router)
     app.include_router(health.router)
+    app.include_router(gateways.router)
     app.include_router(dicomweb_router())
     app.include_router(wado_uri_router())
     return app

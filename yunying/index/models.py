@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -181,3 +182,27 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (Index("ix_audit_event_subject", "subject"),)
+
+
+class GatewayStatus(Base):
+    """The latest heartbeat of each edge gateway (one row per gateway, replaced on every beat).
+
+    Not a history: operators want "how is every hospital's gateway now". The typed columns
+    are the figures operators sort and filter on; ``figures`` keeps the whole heartbeat as sent.
+    No patient data: queue depths, byte counts, versions and error messages only.
+    """
+
+    __tablename__ = "gateway_status"
+
+    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # [A-Za-z0-9._-]+, checked on write
+    institution: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[str] = mapped_column(String(64))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the gateway's clock
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # the archive's clock
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    figures: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    queue_depth: Mapped[int] = mapped_column(Integer, default=0)
+    oldest_age_s: Mapped[float] = mapped_column(Float, default=0.0)
+    disk_used_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    disk_budget_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
