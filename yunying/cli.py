@@ -281,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name", required=True)
     token.add_argument("--days", type=int, default=365)
     token.set_defaults(func=cmd_token)
+
+    from yunying.gateway.commands import add_parser as add_gateway_parser
+
+    add_gateway_parser(sub)
     return parser
 
 
@@ -288,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from yunying.logging import configure_logging
 
-    configure_logging("WARNING" if args.command != "serve" else "INFO")
+    configure_logging("WARNING" if args.command not in ("serve", "gateway") else "INFO")
     result: int = args.func(args)
     return result
 

@@ -16,6 +16,7 @@ def configure_logging(level: str = "INFO") -> None:
     pynetdicom_config.LOG_HANDLER_LEVEL = "none"
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     logging.getLogger("pydicom").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines carry study UIDs
     # pydicom warns about each invalid value it meets (with the value): archives meet many, keep them quiet
     warnings.filterwarnings("ignore", module="pydicom")
     # uvicorn's access log prints URLs, and QIDO URLs carry search values (names, IDs): off.

@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         """``YUNYING_*`` variables that are no setting (typos would otherwise be silently ignored)."""
         known = {f"YUNYING_{name.upper()}" for name in cls.model_fields} | _NOT_SETTINGS
         return sorted(k for k in environ if k.startswith("YUNYING_") and k not in known
-                      and not k.startswith("YUNYING_TEST_"))
+                      and not k.startswith(("YUNYING_TEST_", "YUNYING_GATEWAY_")))
 
     @property
     def effective_database_url(self) -> str:

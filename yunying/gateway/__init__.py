@@ -1,0 +1,1 @@
+"""Edge gateway (前置机): receive, queue, compress, upload to the cloud."""
