@@ -17,6 +17,9 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     logging.getLogger("pydicom").setLevel(logging.ERROR)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines carry study UIDs
+    # Codec failures are expected and handled (the data is kept as it was); we log our own one-line summary.
+    logging.getLogger("openjpeg").setLevel(logging.CRITICAL)
+    logging.getLogger("pydicom.pixels.encoders").setLevel(logging.CRITICAL)
     # pydicom warns about each invalid value it meets (with the value): archives meet many, keep them quiet
     warnings.filterwarnings("ignore", module="pydicom")
     # uvicorn's access log prints URLs, and QIDO URLs carry search values (names, IDs): off.

@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -24,36 +24,6 @@ from tests.support.gateway_data import CuttingProxy, Study, make_study, pixels
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture
-def cloud_factory(tmp_path: Path) -> Iterator[Callable[[], ServerProcess]]:
-    """Cloud archives (SQLite; the archive's own suites cover PostgreSQL), started on demand."""
-    made: list[ServerProcess] = []
-
-    def make() -> ServerProcess:
-        n = len(made)
-        server = ServerProcess(tmp_path / f"cloud{n}", f"sqlite:///{tmp_path / f'cloud{n}.sqlite3'}")
-        made.append(server)
-        return server
-
-    yield make
-    for server in made:
-        server.stop()
-
-
-@pytest.fixture
-def gateways(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
-    made: list[GatewayProcess] = []
-
-    def make(**config: object) -> GatewayProcess:
-        gateway = GatewayProcess(tmp_path / f"gateway{len(made)}", dict(config))
-        made.append(gateway)
-        return gateway
-
-    yield make
-    for gateway in made:
-        gateway.stop()
 
 
 def cloud_config(cloud: ServerProcess, url: str | None = None) -> dict[str, object]:

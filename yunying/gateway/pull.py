@@ -58,8 +58,9 @@ class Puller:
         self.retrieve = retrieve
         self._lock = threading.Lock()  # one pull at a time: the PACS is a hospital's production system
 
-    def fetch(self, study_uid: str, lane: Lane, source: str, *, sop_uids: Iterable[str] = ()) -> int:
-        """Retrieve one study (or some of its instances) into the spool; returns instances received."""
+    def fetch(self, study_uid: str, lane: Lane, source: str, *, series_uid: str | None = None,
+              sop_uids: Iterable[str] = ()) -> int:
+        """Retrieve a study, a series, or some instances of a series into the spool; returns instances received."""
         uids = list(sop_uids)
         if self.retrieve == "get":
             def on_instance(data: bytes) -> int:
@@ -70,11 +71,11 @@ class Puller:
                 except SpoolFull:
                     return 0xA700
                 return 0x0000
-            result = self.pacs.get(study_uid, on_instance, sop_uids=uids)
+            result = self.pacs.get(study_uid, on_instance, series_uid=series_uid, sop_uids=uids)
         else:
             self.intake.expect(study_uid, lane, source)
             try:
-                result = self.pacs.move(study_uid, self.own_ae, sop_uids=uids)
+                result = self.pacs.move(study_uid, self.own_ae, series_uid=series_uid, sop_uids=uids)
             finally:
                 self.intake.done_expecting(study_uid)
         if not result.ok:
@@ -85,6 +86,9 @@ class Puller:
         report = PullReport()
         with self._lock:
             for hit in hits:
+                if not hit.study_uid:  # an empty key would retrieve everything the PACS has
+                    report.errors.append("the PACS listed a study without Study Instance UID; skipped")
+                    continue
                 report.studies += 1
                 try:
                     if self._complete_locally(hit.study_uid):

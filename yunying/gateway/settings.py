@@ -6,13 +6,14 @@ no database server and never reads the archive's settings).
 
 from __future__ import annotations
 
+import json
 import tomllib
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from yunying.gateway.compress import Codec
 
@@ -108,13 +109,20 @@ class GatewaySettings(BaseSettings):
         values: dict[str, Any] = {}
         if config_file is not None:
             with config_file.open("rb") as handle:
-                values = tomllib.load(handle)
-            values = {k.replace("-", "_"): v for k, v in values.items()}
-            for key in list(values):
-                if f"{ENV_PREFIX}{key.upper()}" in environ:
-                    del values[key]  # the environment wins over the file
+                values = {k.replace("-", "_"): v for k, v in tomllib.load(handle).items()}
+        for key, raw in environ.items():  # the environment wins over the file
+            if key.startswith(ENV_PREFIX):
+                name = key[len(ENV_PREFIX):].lower()
+                values[name] = _env_value(raw, get_origin(cls.model_fields[name].annotation) is list)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only what ``load`` passes: the environment it was given is the one that counts."""
+        return (init_settings,)
 
     @property
     def spool_dir(self) -> Path:
@@ -135,6 +143,15 @@ class GatewaySettings(BaseSettings):
         return f"{base}/api/gateways/{self.name}/heartbeat"
 
 
+def _env_value(raw: str, is_list: bool) -> Any:
+    """A list from the environment is JSON (``["a", "b"]``) or comma-separated."""
+    if not is_list:
+        return raw
+    if raw.strip().startswith("["):
+        return json.loads(raw)
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
 def parse_window(text: str) -> tuple[time, time] | None:
     """``"20:00-06:00"`` → (20:00, 06:00); empty → None (always open)."""
     if not text:
@@ -143,6 +160,8 @@ def parse_window(text: str) -> tuple[time, time] | None:
         start, end = (time.fromisoformat(part.strip()) for part in text.split("-", 1))
     except ValueError as exc:
         raise ValueError(f"backfill_window {text!r} is not HH:MM-HH:MM") from exc
+    if start.tzinfo is not None or end.tzinfo is not None:  # "06:00-07:00" parses as a UTC offset
+        raise ValueError(f"backfill_window {text!r} is not HH:MM-HH:MM (local time, no UTC offset)")
     return start, end
 
 

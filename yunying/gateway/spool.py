@@ -364,9 +364,9 @@ class Spool:
             for item_id, key, size, sent_at in rows:
                 if sent_at > cutoff and freed >= force_bytes:
                     break
-                self._drop_blob(key, item_id)
-                with self._tx() as db:
+                with self._tx() as db:  # the row first: a crash in between leaves only a file for sweep
                     db.execute("UPDATE items SET blob_key = NULL WHERE id = ?", (item_id,))
+                self._drop_blob(key, item_id)
                 self._used -= size
                 freed += size
         return freed

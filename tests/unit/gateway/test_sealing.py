@@ -64,7 +64,7 @@ def test_round_trip(algorithm: AeadAlgorithm, data: bytes) -> None:
     assert blob.startswith(MAGIC)
     assert len(blob) == len(data) + sealing.HEADER_BYTES + sealing.TAG_BYTES
     assert s.open(blob, AAD) == data
-    assert data == b"" or data not in blob
+    assert len(data) < 16 or data not in blob  # a short plaintext may occur in random bytes by chance
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
