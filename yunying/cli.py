@@ -157,7 +157,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else:
             _out(f"demo data folder {source} not found; starting empty")
     dimse = None if args.no_dimse else start_dimse(archive)
-    url = f"http://{settings.http_host}:{settings.http_port}"
+    url = settings.effective_public_url
     _out(f"Yunying archive is up: web {url}/  DICOMweb {url}/dicom-web  API docs {url}/docs")
     if dimse is not None:
         _out(f"DICOM: AE {settings.ae_title} at {settings.dicom_host}:{settings.dicom_port}")
@@ -168,7 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         return _serve_workers(settings, archive, dimse)
     config = uvicorn.Config(create_app(archive), host=settings.http_host, port=settings.http_port,
-                            log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+                            log_level="warning", access_log=False, timeout_graceful_shutdown=5, **_tls(settings))
     server = uvicorn.Server(config)
     def _terminate(*_: Any) -> None:
         server.should_exit = True
@@ -181,6 +181,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             dimse.shutdown()
         archive.close()
     return 0
+
+
+def _tls(settings: Settings) -> dict[str, Any]:
+    if not settings.tls_cert_file:
+        return {}
+    return {"ssl_certfile": settings.tls_cert_file, "ssl_keyfile": settings.tls_key_file}
 
 
 def _export(settings: Settings) -> None:
@@ -219,7 +225,7 @@ def _serve_workers(settings: Settings, archive: Any, dimse: Any) -> int:
     try:
         uvicorn.run("yunying.api.asgi:create_app_from_env", factory=True, host=settings.http_host,
                     port=settings.http_port, workers=settings.workers, log_level="warning", access_log=False,
-                    timeout_graceful_shutdown=5)
+                    timeout_graceful_shutdown=5, **_tls(settings))
     finally:
         for proc in extra:
             proc.terminate()

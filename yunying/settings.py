@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,7 +47,9 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
-    public_url: str = ""  # base URL clients see (RetrieveURL); empty: http://host:port
+    public_url: str = ""  # base URL clients see (RetrieveURL); empty: http(s)://host:port
+    tls_cert_file: str = ""  # PEM certificate (chain) for HTTPS; empty: plain HTTP (behind a TLS proxy)
+    tls_key_file: str = ""
 
     dicom_host: str = "127.0.0.1"
     dicom_port: int = 11112
@@ -80,6 +82,12 @@ class Settings(BaseSettings):
             raise ValueError("AE title must be 1-16 characters without backslash")
         return value
 
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        return self
+
     @classmethod
     def unknown_environment(cls, environ: dict[str, str]) -> list[str]:
         """``YUNYING_*`` variables that are no setting (typos would otherwise be silently ignored)."""
@@ -99,7 +107,8 @@ class Settings(BaseSettings):
 
     @property
     def effective_public_url(self) -> str:
-        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+        scheme = "https" if self.tls_cert_file else "http"
+        return (self.public_url or f"{scheme}://{self.http_host}:{self.http_port}").rstrip("/")
 
     def remote_ae_table(self) -> dict[str, tuple[str, int]]:
         """Parse ``remote_aes`` into ``{AET: (host, port)}``; malformed entries fail loudly."""

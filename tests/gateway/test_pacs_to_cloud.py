@@ -218,3 +218,48 @@ def test_the_same_gateway_uploads_to_orthanc_by_standard_stow(
             body = response.content
             part = body[body.index(b"\r\n\r\n") + 4:body.rindex(b"\r\n--")]
             assert (pixels(part) == pixels(path.read_bytes())).all()
+
+
+def test_backfill_walks_its_days_only_inside_the_window_with_visible_progress(
+        tmp_path: Path, pacs_factory: Callable[..., RunningPacs], default_src: Path,
+        cloud_factory: Callable[[], ServerProcess], gateways: Callable[..., GatewayProcess]) -> None:
+    from datetime import datetime, timedelta
+
+    cloud = cloud_factory().start()
+    port, status_port = free_port(), free_port()
+    pacs = pacs_factory(default_src, {"CLOUD_GW": port})
+    later = datetime.now() + timedelta(hours=2)
+    closed = f"{later:%H:%M}-{later + timedelta(hours=1):%H:%M}"  # a night window that is not now
+    gateway = gateways(cloud_url=cloud.dicomweb, cloud_username=cloud.auth[0], cloud_password=cloud.auth[1],
+                       pacs=f"{pacs.peer.ae_title}@127.0.0.1:{pacs.peer.port}", backfill_window=closed,
+                       status_port=status_port)
+    gateway.dicom_port = port
+    gateway.start()
+    job(gateway, "backfill", "--from", "2003-05-01", "--to", "2003-05-06")
+    subprocess.run(["sleep", "6"], check=True)  # the scheduler looks every 5 s
+    state = json.loads(gateway.status()["progress"]["backfill"])
+    assert state["next_day"] == "2003-05-06" and state["days_done"] == 0, "backfill ran outside its window"
+    assert cloud_sops(cloud) == set()
+
+    gateway.stop()
+    gateway.config = {**gateway.config, "backfill_window": ""}
+    gateway.start()
+    for _ in range(100):
+        state = json.loads(gateway.status()["progress"]["backfill"])
+        if not state["next_day"]:
+            break
+        subprocess.run(["sleep", "0.2"], check=True)
+    assert state["next_day"] == "" and state["days_done"] == 6 and state["studies"] == 1, state
+    gateway.wait_drained(60)
+    items = gateway_items(gateway)
+    expected = {uid for uid, p in pacs_holdings(pacs).items()
+                if str(pydicom.dcmread(p, stop_before_pixels=True).StudyDate) == "20030505"}
+    assert set(items) == expected and expected <= cloud_sops(cloud)
+    db = sqlite3.connect(gateway.data_dir / "queue.sqlite3")
+    assert {r[0] for r in db.execute("SELECT DISTINCT lane FROM items")} == {2}  # the backfill lane
+    db.close()
+    # the local status page shows the same figures
+    page = httpx.get(f"http://127.0.0.1:{status_port}/", timeout=10)
+    assert page.status_code == 200 and "backfill" in page.text
+    figures = httpx.get(f"http://127.0.0.1:{status_port}/status.json", timeout=10).json()
+    assert figures["lanes"]["backfill"]["depth"] == 0 and figures["gateway_id"] == "gateway"

@@ -189,3 +189,27 @@ def test_cut_connection_resumes_without_resending_confirmed_instances(
     # On the wire: everything once, plus at most the one interrupted batch (and HTTP/multipart overhead).
     batch_bytes = max(p.stat().st_size for p in study.files) * 10
     assert proxy.bytes_up < total + batch_bytes + 200_000
+
+
+def test_disk_budget_full_refuses_with_out_of_resources_never_drops(
+        tmp_path: Path, cloud_factory: Callable[[], ServerProcess], gateways: Callable[..., GatewayProcess]) -> None:
+    study = make_study(tmp_path / "ct", 6, accession="FULL1")
+    size = max(p.stat().st_size for p in study.files)
+    cloud = cloud_factory()  # down: nothing can leave the spool
+    gateway = gateways(**cloud_config(cloud), disk_budget_bytes=max(1024**2, size * 3)).start()
+    done = subprocess.run(["storescu", "-v", "-aec", gateway.ae_title, "127.0.0.1", str(gateway.dicom_port),
+                           *map(str, study.files)], capture_output=True, text=True, timeout=120,
+                          env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"})
+    log = done.stdout + done.stderr
+    accepted = log.count("Received Store Response (Success)")
+    refused = log.count("Refused: OutOfResources")  # storescu stops at the first refusal
+    assert accepted >= 1 and refused == 1 and accepted < 6, log[-3000:]
+    status = gateway.status()
+    assert status["lanes"]["routine"]["depth"] == accepted
+    assert any("budget" in w for w in status["warnings"]), status["warnings"]
+    # The sender keeps what was refused and sends it again once there is room: here, after the cloud is back.
+    cloud.start()
+    gateway.wait_drained(60)
+    storescu(gateway, study.files)
+    gateway.wait_drained(60)
+    assert set(study.sop_uids) <= set(cloud_arrivals(cloud))

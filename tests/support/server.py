@@ -35,8 +35,12 @@ class ServerProcess:
     log_path: Path | None = None
 
     @property
+    def tls(self) -> bool:
+        return bool(self.env.get("YUNYING_TLS_CERT_FILE"))
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.http_port}"
 
     @property
     def dicomweb(self) -> str:
@@ -63,7 +67,8 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200 and self._dicom_up():
+                healthy = httpx.get(self.url + "/healthz", timeout=1, verify=not self.tls).status_code == 200  # noqa: S501
+                if healthy and self._dicom_up():
                     return self
             except httpx.HTTPError:
                 pass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,7 +88,7 @@ class CloudClient:
             headers["Authorization"] = f"Bearer {settings.cloud_token}"
         elif settings.cloud_username:
             auth = httpx.BasicAuth(settings.cloud_username, settings.cloud_password)
-        verify: str | bool = settings.cloud_ca_file or True
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=settings.cloud_ca_file or None)
         self.http = httpx.Client(headers=headers, auth=auth, verify=verify,
                                  timeout=httpx.Timeout(settings.request_timeout_s, connect=10.0),
                                  limits=httpx.Limits(max_connections=settings.upload_streams + 2))

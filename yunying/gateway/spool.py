@@ -397,6 +397,10 @@ class Spool:
     def event(self, kind: str, message: str) -> None:
         """Remember an error or warning for the status page (no patient data in ``message``)."""
         with self._tx() as db:
+            last = db.execute("SELECT id, kind, message FROM events ORDER BY id DESC LIMIT 1").fetchone()
+            if last is not None and last[1] == kind and last[2] == message[:500]:  # a repeat: just bring it up to date
+                db.execute("UPDATE events SET at = ? WHERE id = ?", (self.clock(), last[0]))
+                return
             db.execute("INSERT INTO events (at, kind, message) VALUES (?, ?, ?)", (self.clock(), kind, message[:500]))
             db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (_KEEP_EVENTS,))
 
