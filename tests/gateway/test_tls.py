@@ -23,6 +23,7 @@ def test_upload_over_tls_verified_against_the_configured_ca(
     cloud.env.update({"YUNYING_TLS_CERT_FILE": str(cert), "YUNYING_TLS_KEY_FILE": str(key)})
     cloud.start()
     assert cloud.url.startswith("https://")
+    trust = ssl.create_default_context(cafile=str(ca))
     study = make_study(tmp_path / "ct", 5, accession="TLS1")
     base = {"cloud_url": cloud.dicomweb, "cloud_username": cloud.auth[0], "cloud_password": cloud.auth[1]}
 
@@ -36,12 +37,12 @@ def test_upload_over_tls_verified_against_the_configured_ca(
     status = gateway.status()
     assert status["lanes"]["routine"]["depth"] == 5
     assert any("CERTIFICATE_VERIFY_FAILED" in e["message"] for e in status["last_errors"]), status["last_errors"]
-    assert httpx.get(f"{cloud.dicomweb}/studies", auth=cloud.auth, verify=ssl.create_default_context(cafile=str(ca))).json() == []
+    assert httpx.get(f"{cloud.dicomweb}/studies", auth=cloud.auth, verify=trust).json() == []
 
     # With it, the queue drains over HTTPS.
     gateway.stop()
     gateway.config = {**gateway.config, "cloud_ca_file": str(ca)}
     gateway.start()
     gateway.wait_drained(60)
-    rows = httpx.get(f"{cloud.dicomweb}/studies/{study.study_uid}/instances", auth=cloud.auth, verify=ssl.create_default_context(cafile=str(ca))).json()
+    rows = httpx.get(f"{cloud.dicomweb}/studies/{study.study_uid}/instances", auth=cloud.auth, verify=trust).json()
     assert {r["00080018"]["Value"][0] for r in rows} == set(study.sop_uids)

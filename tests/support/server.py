@@ -67,7 +67,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                healthy = httpx.get(self.url + "/healthz", timeout=1, verify=not self.tls).status_code == 200  # noqa: S501
+                healthy = httpx.get(self.url + "/healthz", timeout=1, verify=not self.tls).status_code == 200
                 if healthy and self._dicom_up():
                     return self
             except httpx.HTTPError:
