@@ -156,7 +156,9 @@ class Protector:
         for rule in present:
             self._apply_rule(ds, rule)
         if any(rule.keyword in PATIENT_IDENTIFIERS for rule in present):
-            _mark_deidentified(ds)
+            # "YES" claims the true identity is gone (PS3.3 C.7.1.1): only when name and ID are both covered.
+            covered = {r.keyword for r in self.rules if r.action is not Action.KEEP}
+            _mark_deidentified(ds, identity_removed={"PatientName", "PatientID"} <= covered)
         return _write_checked(ds, pixels)
 
     def _apply_rule(self, ds: Dataset, rule: ProtectionRule) -> None:
@@ -189,8 +191,9 @@ def _declare_unicode(ds: Dataset) -> None:
     ds.SpecificCharacterSet = "ISO_IR 192"
 
 
-def _mark_deidentified(ds: Dataset) -> None:
-    ds.PatientIdentityRemoved = "YES"
+def _mark_deidentified(ds: Dataset, identity_removed: bool) -> None:
+    if identity_removed:
+        ds.PatientIdentityRemoved = "YES"
     methods = ds.get("DeidentificationMethod")
     existing = [] if methods is None else [methods] if isinstance(methods, str) else list(methods)
     if DEIDENTIFICATION_METHOD not in existing:

@@ -96,6 +96,10 @@ class GatewaySettings(BaseSettings):
             raise ValueError("spool_encryption needs spool_key (hex)")
         if self.cloud_token and self.cloud_username:
             raise ValueError("give cloud_token or cloud_username/cloud_password, not both")
+        if any(rule.replace(" ", "").endswith("=hash") for rule in self.protection_rules) \
+                and len(self.protection_secret.encode()) < 32:
+            raise ValueError("hash protection rules need protection_secret of at least 32 bytes "
+                             "(patient IDs have little entropy; a short secret can be brute-forced)")
         parse_window(self.backfill_window)
         return self
 

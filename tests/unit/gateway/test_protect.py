@@ -241,3 +241,11 @@ def test_patient_identifiers_never_logged(caplog: pytest.LogCaptureFixture) -> N
         protector(*RULES).apply(data)
     assert str(ds.PatientID) not in caplog.text
     assert str(ds.PatientName) not in caplog.text
+
+
+def test_identity_removed_is_claimed_only_when_name_and_id_are_both_protected() -> None:
+    only_id = parse(protector("PatientID=hash").apply(read(MR)))
+    assert "PatientIdentityRemoved" not in only_id  # the name is still there: not de-identified
+    assert "yunying" in str(only_id.DeidentificationMethod).lower()  # but the change is declared
+    both = parse(protector("PatientID=hash", "PatientName=remove").apply(read(MR)))
+    assert both.PatientIdentityRemoved == "YES"

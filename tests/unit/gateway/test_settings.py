@@ -150,3 +150,10 @@ def test_in_window_wrapping_midnight(now: time, inside: bool) -> None:
 
 def test_no_window_is_always_open() -> None:
     assert in_window(None, time(3, 0)) and in_window(None, time(15, 0))
+
+
+def test_hash_rules_need_a_long_secret() -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        GatewaySettings.load(None, {}, protection_rules=["PatientID=hash"], protection_secret="short")
+    ok = GatewaySettings.load(None, {}, protection_rules=["PatientID=hash"], protection_secret="x" * 32)
+    assert ok.protection_rules == ["PatientID=hash"]
