@@ -11,12 +11,11 @@ from datetime import date
 from typing import Any
 
 from yunying.gateway.cloud import CloudClient, CloudRejectedRequest, CloudUnavailable
-from yunying.gateway.compress import CodecChooser
 from yunying.gateway.dropfolder import DropFolder
 from yunying.gateway.intake import Intake
 from yunying.gateway.lanes import LaneClassifier, parse_lane_rules
 from yunying.gateway.pacs import PacsClient, PacsPeer
-from yunying.gateway.protect import Protector, parse_rules
+from yunying.gateway.preparation import PrepareConfig, PreparePool
 from yunying.gateway.pull import Puller
 from yunying.gateway.receiver import StorageReceiver
 from yunying.gateway.reconcile import Reconciler
@@ -24,7 +23,7 @@ from yunying.gateway.sealing import make_sealer
 from yunying.gateway.settings import GatewaySettings
 from yunying.gateway.spool import Spool
 from yunying.gateway.status import heartbeat_body, snapshot
-from yunying.gateway.uploader import Uploader, make_prepare
+from yunying.gateway.uploader import Uploader
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 300.0
@@ -44,11 +43,10 @@ class Gateway:
                                         port=settings.dicom_port, allowed_calling_aes=settings.allowed_calling_aes)
         self.drop = DropFolder(settings.drop_dir, self.intake) if settings.drop_dir else None
         self.cloud = CloudClient(settings) if settings.cloud_url else None
-        protector = Protector(parse_rules(settings.protection_rules), settings.protection_secret.encode(),
-                              settings.protection_hash) if settings.protection_rules else None
-        self.chooser = CodecChooser()
-        self.uploader = (Uploader(self.spool, self.cloud, make_prepare(protector, settings.compression, self.chooser),
-                                  settings) if self.cloud else None)
+        self.prepare = PreparePool(PrepareConfig(settings.compression, tuple(settings.protection_rules),
+                                                 settings.protection_secret.encode(), settings.protection_hash),
+                                   settings.compression_workers)
+        self.uploader = Uploader(self.spool, self.cloud, self.prepare, settings) if self.cloud else None
         if self.uploader is not None:
             self.intake.on_queued = self.uploader.wake
         self.pacs = PacsClient(PacsPeer.parse(settings.pacs, settings.ae_title)) if settings.pacs else None
@@ -81,6 +79,7 @@ class Gateway:
             thread.join(timeout=30)
         if self.cloud is not None:
             self.cloud.close()
+        self.prepare.close()
         self.spool.close()
 
     def wait(self) -> None:
@@ -143,7 +142,7 @@ class Gateway:
 
     def status(self) -> dict[str, Any]:
         with self.spool.reading() as db:
-            return snapshot(self.settings, self.spool.figures(), db, extra={"codecs": self.chooser.choices()})
+            return snapshot(self.settings, self.spool.figures(), db, extra={"codecs": self.prepare.figures()})
 
     def send_heartbeat(self) -> None:
         url = self.settings.effective_heartbeat_url

@@ -62,6 +62,7 @@ class GatewaySettings(BaseSettings):
 
     # Transformations before upload
     compression: Codec = Codec.AUTO
+    compression_workers: int = Field(default=0, ge=0, le=64)  # processes; 0: one per core
     protection_rules: list[str] = Field(default_factory=list)  # e.g. "OtherPatientIDs=hash"
     protection_secret: str = ""
     protection_hash: str = Field(default="sha256", pattern="^(sha256|sm3)$")

@@ -20,26 +20,14 @@ import time
 from collections.abc import Callable
 
 from yunying.gateway.cloud import CloudClient, CloudRejectedRequest, CloudUnavailable
-from yunying.gateway.compress import Codec, CodecChooser, Compressed, compress_lossless
+from yunying.gateway.compress import Compressed
 from yunying.gateway.lanes import Lane
-from yunying.gateway.protect import Protector
 from yunying.gateway.settings import GatewaySettings
 from yunying.gateway.spool import Item, Spool, SpoolCorrupt
 
 log = logging.getLogger(__name__)
 
 Prepare = Callable[[bytes], Compressed]
-
-
-def make_prepare(protector: Protector | None, codec: Codec, chooser: CodecChooser | None) -> Prepare:
-    """Identity protection first (it must see the original attributes), then lossless compression."""
-
-    def prepare(data: bytes) -> Compressed:
-        if protector is not None and protector.active:
-            data = protector.apply(data)
-        return compress_lossless(data, codec, chooser)
-
-    return prepare
 
 
 class Uploader:
