@@ -64,7 +64,7 @@ def test_a_dying_worker_costs_compression_not_the_instance(tmp_path: Path) -> No
     try:
         data = ct_series()[0].read_bytes()
         assert pool(data).codec is Codec.JPEG_2000  # the worker is up
-        for pid in list(pool._pool._processes):  # noqa: SLF001 (fault injection)
+        for pid in list(pool._pool._processes):
             os.kill(pid, signal.SIGKILL)
         out = pool(data)
         assert out.codec is Codec.NONE and out.data == data  # sent as received: still lossless
