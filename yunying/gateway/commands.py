@@ -118,12 +118,14 @@ def cmd_retry_failed(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     gateway = sub.add_parser("gateway", help="the edge gateway (前置机): receive at the hospital, upload to the cloud")
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", type=Path, help="gateway TOML file (keys as in docs/gateway.md)")
-        p.add_argument("--data-dir", dest="data_dir", type=Path)
-        p.add_argument("--name", dest="name", help="gateway id seen by the cloud")
+    def common(p: argparse.ArgumentParser, default: Any = argparse.SUPPRESS) -> None:
+        # Actions take the same options; SUPPRESS keeps an action's parser from overwriting a value given
+        # before the action (``yunying gateway --config F status``).
+        p.add_argument("--config", type=Path, default=default, help="gateway TOML file (keys as in docs/gateway.md)")
+        p.add_argument("--data-dir", dest="data_dir", type=Path, default=default)
+        p.add_argument("--name", dest="name", default=default, help="gateway id seen by the cloud")
 
-    common(gateway)
+    common(gateway, default=None)
     gateway.add_argument("--dicom-port", dest="dicom_port", type=int)
     gateway.add_argument("--ae-title", dest="ae_title")
     gateway.set_defaults(func=cmd_run)
@@ -131,8 +133,8 @@ def add_parser(sub: Any) -> None:
 
     run = actions.add_parser("run", help="run the gateway (the default)")
     common(run)
-    run.add_argument("--dicom-port", dest="dicom_port", type=int)
-    run.add_argument("--ae-title", dest="ae_title")
+    run.add_argument("--dicom-port", dest="dicom_port", type=int, default=argparse.SUPPRESS)
+    run.add_argument("--ae-title", dest="ae_title", default=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
 
     status = actions.add_parser("status", help="queue depth per lane, oldest item, throughput, errors, disk")

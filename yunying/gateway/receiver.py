@@ -2,7 +2,9 @@
 
 A C-STORE is answered Success only after the instance is durable in the spool. Statuses:
 0x0000 success, 0xA700 out of resources (disk budget full — the sender keeps its copy and retries),
-0xC000 cannot understand (not a valid instance), 0x0124 refused (calling AE not allowed).
+0xC000 cannot understand (not a valid instance). A calling AE title not on the allow-list is rejected
+at association. Only the transfer syntaxes the archive accepts are negotiated, so a modality falls
+back to one the cloud will take instead of having an instance refused later.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import socket
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
+from yunying.dicom.uids import ACCEPTED_TRANSFER_SYNTAXES
 from yunying.gateway.intake import Intake, InvalidInstance
 from yunying.gateway.spool import SpoolFull
 
@@ -43,7 +46,7 @@ class StorageReceiver:
         self.ae.network_timeout = 60
         self.ae.dimse_timeout = 60
         for context in AllStoragePresentationContexts:
-            self.ae.add_supported_context(str(context.abstract_syntax), ALL_TRANSFER_SYNTAXES)
+            self.ae.add_supported_context(str(context.abstract_syntax), ACCEPTED_TRANSFER_SYNTAXES)
         self.ae.add_supported_context(Verification)
         if allowed_calling_aes:
             self.ae.require_calling_aet = list(allowed_calling_aes)

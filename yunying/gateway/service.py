@@ -49,7 +49,8 @@ class Gateway:
         self.uploader = Uploader(self.spool, self.cloud, self.prepare, settings) if self.cloud else None
         if self.uploader is not None:
             self.intake.on_queued = self.uploader.wake
-        self.pacs = PacsClient(PacsPeer.parse(settings.pacs, settings.ae_title)) if settings.pacs else None
+        self.pacs = (PacsClient(PacsPeer.parse(settings.pacs, settings.ae_title), timeout=settings.pacs_timeout_s)
+                     if settings.pacs else None)
         self.puller = (Puller(self.pacs, self.intake, self.spool, own_ae=settings.ae_title,
                               retrieve=settings.pacs_retrieve) if self.pacs else None)
         self.reconciler = (Reconciler(self.pacs, self.cloud, self.spool, self.puller)
@@ -134,9 +135,14 @@ class Gateway:
         assert self.reconciler is not None
         self.reconciler.run(self.settings.reconcile_days)
 
+    def _room_for_history(self) -> bool:
+        """Backfill waits while the spool is filling with data the cloud has not taken (an outage)."""
+        figures = self.spool.figures()
+        return figures.pending_bytes < self.settings.disk_warn_fraction * figures.budget_bytes / 2
+
     def _backfill(self) -> None:
         assert self.puller is not None
-        while not self._stop.is_set() and self.puller.backfill_step(self.settings.backfill_window,
+        while not self._stop.is_set() and self._room_for_history() and self.puller.backfill_step(self.settings.backfill_window,
                                                                     modalities=self.settings.pull_modalities):
             pass
 

@@ -38,6 +38,7 @@ class GatewaySettings(BaseSettings):
     drop_poll_s: float = 2.0
     pacs: str = ""  # hospital PACS "AET@host:port" for pull, backfill and reconciliation
     pacs_retrieve: str = Field(default="move", pattern="^(move|get)$")
+    pacs_timeout_s: float = Field(default=120.0, gt=0)  # connect, association and each DIMSE response
     pull_interval_s: float = 0.0  # 0: no scheduled pull of recent exams
     pull_days: int = Field(default=1, ge=1)  # a scheduled pull looks this many days back
     pull_modalities: list[str] = Field(default_factory=list)

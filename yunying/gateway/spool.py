@@ -130,6 +130,7 @@ class SpoolFigures:
     failed: int = 0
     sent_total: int = 0
     used_bytes: int = 0
+    pending_bytes: int = 0  # not yet in the cloud (queued or refused): what an outage fills
     budget_bytes: int = 0
     original_bytes: int = 0
     sent_bytes: int = 0
@@ -196,7 +197,7 @@ class Spool:
         with self._lock:
             row = self._db.execute("SELECT id, state, sha256, blob_key, lane FROM items WHERE sop_uid = ?",
                                    (sop_uid,)).fetchone()
-            if row is not None and row[2] == digest and row[3] is not None:
+            if row is not None and row[2] == digest and row[3] is not None and row[1] != ItemState.FAILED:
                 if row[1] == ItemState.QUEUED and lane < row[4]:
                     with self._tx() as db:  # a later copy classed more urgent raises the priority
                         db.execute("UPDATE items SET lane = ? WHERE id = ?", (int(lane), row[0]))
@@ -482,6 +483,8 @@ def read_figures(db: sqlite3.Connection, lock: threading.RLock | None, now: floa
         figures.original_bytes, figures.sent_bytes = int(original), int(sent_bytes)
         figures.used_bytes = used if used is not None else int(
             db.execute("SELECT COALESCE(SUM(size), 0) FROM items WHERE blob_key IS NOT NULL").fetchone()[0])
+        figures.pending_bytes = int(db.execute(
+            "SELECT COALESCE(SUM(size), 0) FROM items WHERE state != 'sent' AND blob_key IS NOT NULL").fetchone()[0])
         figures.last_errors = [(float(a), str(m)) for a, m in
                                db.execute("SELECT at, message FROM events ORDER BY id DESC LIMIT 20")]
         return figures

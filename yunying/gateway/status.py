@@ -30,9 +30,10 @@ def snapshot(settings: GatewaySettings, figures: SpoolFigures, db: sqlite3.Conne
                                 (today(now),)).fetchone()[0]
     free = shutil.disk_usage(settings.data_dir).free if settings.data_dir.exists() else 0
     warnings: list[str] = []
-    used_fraction = figures.used_bytes / figures.budget_bytes if figures.budget_bytes else 0.0
-    if used_fraction >= settings.disk_warn_fraction:
-        warnings.append(f"spool at {used_fraction:.0%} of its disk budget")
+    # Uploaded copies kept for re-sends give way on demand: only what is not yet in the cloud fills the budget.
+    pending_fraction = figures.pending_bytes / figures.budget_bytes if figures.budget_bytes else 0.0
+    if pending_fraction >= settings.disk_warn_fraction:
+        warnings.append(f"spool at {pending_fraction:.0%} of its disk budget with data not yet in the cloud")
     if free < settings.disk_budget_bytes - figures.used_bytes:
         warnings.append("less free disk than the remaining spool budget")
     if figures.failed:
@@ -47,6 +48,7 @@ def snapshot(settings: GatewaySettings, figures: SpoolFigures, db: sqlite3.Conne
         "throughput": {"instances_per_s": round(count / THROUGHPUT_WINDOW_S, 3),
                        "mb_per_s": round(nbytes / THROUGHPUT_WINDOW_S / 1e6, 3), "window_s": THROUGHPUT_WINDOW_S},
         "disk": {"used_bytes": figures.used_bytes, "budget_bytes": figures.budget_bytes, "free_bytes": free},
+        "pending_bytes": figures.pending_bytes,
         "compression": {"original_bytes": figures.original_bytes, "sent_bytes": figures.sent_bytes},
         "uploaded_today": int(uploaded_today),
         "failed": figures.failed,
@@ -97,7 +99,8 @@ def render_text(status: dict[str, Any]) -> str:
         lines.append(f"  compression saved {1 - c['sent_bytes'] / c['original_bytes']:.1%} "
                      f"({c['original_bytes']} → {c['sent_bytes']} bytes)")
     d = status["disk"]
-    lines.append(f"  spool {d['used_bytes']} of {d['budget_bytes']} bytes budget, {d['free_bytes']} bytes free on disk")
+    lines.append(f"  spool {d['used_bytes']} of {d['budget_bytes']} bytes budget"
+                 f" ({status['pending_bytes']} not yet in the cloud), {d['free_bytes']} bytes free on disk")
     lines.append(f"  uploaded today {status['uploaded_today']}, refused by the cloud {status['failed']}")
     for warning in status["warnings"]:
         lines.append(f"  WARNING {warning}")

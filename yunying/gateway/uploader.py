@@ -125,6 +125,9 @@ class Uploader:
                 except SpoolCorrupt as exc:
                     corrupt[item.id] = str(exc)
                     continue
+                except Exception as exc:  # e.g. a protection rule that cannot apply: this item, not the queue
+                    corrupt[item.id] = f"could not be prepared for upload ({type(exc).__name__}: {exc})"
+                    continue
                 parts.append((item.sop_uid, prepared.data))
                 sizes[item.sop_uid] = len(prepared.data)
                 ready.append(item)

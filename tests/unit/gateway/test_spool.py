@@ -486,3 +486,22 @@ def test_reopening_keeps_queue_states_files_and_budget(tmp_path: Path, clock: Cl
     with pytest.raises(SpoolFull):  # the budget still counts the files from before the restart
         put(reopened, 5, study=STUDY_A, size=701)  # 300 queued or failed + 701 > 1000
     reopened.close()
+
+
+def test_a_refused_instance_received_again_is_queued_again(spool: Spool) -> None:
+    put(spool, 1)
+    (item,) = claim_all(spool)
+    spool.release([item])
+    spool.mark_failed({item.id: "refused by the cloud (failure reason 0xC000)"})
+    assert claim_all(spool) == []
+    assert put(spool, 1) is Accepted.REPLACED  # the sender's copy: a fresh chance (e.g. after a cloud fix)
+    assert [i.sop_uid for i in claim_all(spool)] == [uid(1)]
+
+
+def test_pending_bytes_count_only_what_is_not_yet_in_the_cloud(spool: Spool) -> None:
+    put(spool, 1, size=100)
+    put(spool, 2, size=300)
+    items = claim_all(spool)
+    send(spool, [i for i in items if i.sop_uid == uid(1)])
+    figures = spool.figures()
+    assert figures.used_bytes == 400 and figures.pending_bytes == 300
