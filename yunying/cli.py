@@ -15,6 +15,7 @@ from typing import Any
 from yunying.settings import Settings
 
 ADMIN = "admin"
+DEFAULT_INSTITUTION = "default"  # created by the schema migration; holds data loaded without an institution
 DEMO_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "dicom"
 
 
@@ -35,17 +36,25 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
+def _generated_password() -> str:
+    """A random password that meets the policy (three character classes, 16+ characters)."""
+    return "Yy-" + secrets.token_urlsafe(12) + "9a"
+
+
 def _ensure_admin(settings: Settings) -> str | None:
     """Create the first admin with a random password; return the password if created now."""
-    from yunying.auth.credentials import create_user, user_exists
+    from yunying.auth.credentials import create_user, institution_id, user_exists
     from yunying.compose import build_archive
 
     archive = build_archive(settings)
     try:
         if user_exists(archive.sessions, ADMIN):
             return None
-        password = os.environ.get("YUNYING_ADMIN_PASSWORD_INIT") or secrets.token_urlsafe(12)
-        create_user(archive.sessions, ADMIN, password, role="admin")
+        password = os.environ.get("YUNYING_ADMIN_PASSWORD_INIT") or _generated_password()
+        # The first account can do everything (a demo and bootstrap convenience; split the duties with
+        # separate accounts in production: docs/security.md).
+        create_user(archive.sessions, ADMIN, password, "platform-admin,hospital-admin,radiologist,auditor",
+                    institution=institution_id(archive.sessions, DEFAULT_INSTITUTION))
         path = settings.data_dir / "admin-password.txt"
         path.write_text(password + "\n")
         path.chmod(0o600)
@@ -74,7 +83,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     upgrade(settings.effective_database_url)
     archive = build_archive(settings)
     try:
-        summary = import_paths(archive.ingest, [Path(p) for p in args.paths])
+        summary = import_paths(archive.ingest, [Path(p) for p in args.paths],
+                               _institution(archive, args.institution))
     finally:
         archive.close()
     _out(summary.describe())
@@ -100,17 +110,29 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     return 1 if damaged else 0
 
 
+def _institution(archive: Any, code: str) -> int:
+    from yunying.auth.credentials import institution_id
+
+    try:
+        return institution_id(archive.sessions, code)
+    except LookupError as exc:
+        raise SystemExit(str(exc)) from exc
+
+
 def cmd_user(args: argparse.Namespace) -> int:
     from yunying.auth.credentials import create_user, set_password
     from yunying.compose import build_archive
 
     archive = build_archive(_settings(args))
-    password = args.password or os.environ.get("YUNYING_NEW_PASSWORD") or secrets.token_urlsafe(12)
+    password = args.password or os.environ.get("YUNYING_NEW_PASSWORD") or _generated_password()
     try:
         if args.action == "create":
-            create_user(archive.sessions, args.username, password, role=args.role)
+            create_user(archive.sessions, args.username, password, args.roles,
+                        institution=_institution(archive, args.institution), display_name=args.display_name or "")
         else:
             set_password(archive.sessions, args.username, password)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
     finally:
         archive.close()
     _out(f"user {args.username}: password {password}" if not args.password else f"user {args.username}: done")
@@ -124,9 +146,99 @@ def cmd_token(args: argparse.Namespace) -> int:
     archive = build_archive(_settings(args))
     try:
         if args.action == "create":
-            _out(create_token(archive.sessions, args.user, args.name, days=args.days))
+            from yunying.auth.access import Permission
+
+            scopes = [Permission(s.strip()) for s in args.scopes.split(",") if s.strip()] if args.scopes else None
+            _out(create_token(archive.sessions, args.user, args.name, days=args.days, scopes=scopes))
         else:
             _out(f"revoked {revoke_token(archive.sessions, args.name)} token(s)")
+    finally:
+        archive.close()
+    return 0
+
+
+def cmd_institution(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from yunying.compose import build_archive
+    from yunying.index.migrate import upgrade
+    from yunying.index.models import Institution
+
+    settings = _settings(args)
+    upgrade(settings.effective_database_url)
+    archive = build_archive(settings)
+    try:
+        with archive.sessions() as session:
+            if args.action == "create":
+                session.add(Institution(code=args.code, name=args.name or args.code, level=args.level or "",
+                                        kind=args.kind or "", region=args.region or ""))
+                session.commit()
+                _out(f"institution {args.code} created")
+            else:
+                for inst in session.execute(select(Institution).order_by(Institution.code)).scalars():
+                    _out(f"{inst.code}\t{inst.name}\t{inst.level}\t{inst.region}")
+    finally:
+        archive.close()
+    return 0
+
+
+def cmd_peer(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from yunying.auth.peers import add_peer, remove_peer
+    from yunying.compose import build_archive
+    from yunying.index.migrate import upgrade
+    from yunying.index.models import DicomPeer
+
+    settings = _settings(args)
+    upgrade(settings.effective_database_url)
+    archive = build_archive(settings)
+    try:
+        if args.action == "add":
+            add_peer(archive.sessions, args.ae_title, args.host, _institution(archive, args.institution), args.roles,
+                     port=args.port)
+            _out(f"peer {args.ae_title}@{args.host} added")
+        elif args.action == "remove":
+            _out(f"removed {remove_peer(archive.sessions, args.ae_title, args.host)} peer(s)")
+        else:
+            with archive.sessions() as session:
+                for peer in session.execute(select(DicomPeer).order_by(DicomPeer.ae_title)).scalars():
+                    _out(f"{peer.ae_title}\t{peer.host}\t{peer.institution_fk}\t{peer.roles}")
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    finally:
+        archive.close()
+    return 0
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from yunying.auth.audit import record
+    from yunying.auth.grants import grant_study, revoke_grant
+    from yunying.compose import build_archive
+    from yunying.index.models import User
+
+    archive = build_archive(_settings(args))
+    try:
+        if args.action == "create":
+            to_user = None
+            if args.to_user:
+                with archive.sessions() as session:
+                    to_user = session.execute(select(User.id).where(User.username == args.to_user)).scalar_one()
+            to_institution = _institution(archive, args.to_institution) if args.to_institution else None
+            grant_id = grant_study(archive.sessions, kind=args.kind, study_uid=args.study, granted_by=None,
+                                   to_user=to_user, to_institution=to_institution, days=args.days, reason=args.reason or "")
+            record(archive.sessions, actor="cli", action="grant", subject=args.study,
+                   detail=f"grant {grant_id} ({args.kind}) to {args.to_user or args.to_institution}")
+            _out(f"grant {grant_id}")
+        else:
+            ok = revoke_grant(archive.sessions, args.grant_id)
+            record(archive.sessions, actor="cli", action="revoke-grant", subject=str(args.grant_id),
+                   outcome="success" if ok else "not-found")
+            _out("revoked" if ok else "no such active grant")
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
     finally:
         archive.close()
     return 0
@@ -153,9 +265,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         source = Path(args.demo_dir) if args.demo_dir else DEMO_DATA
         if source.is_dir():
             _out(f"loading demo data from {source} …")
-            _out(import_paths(archive.ingest, [source]).describe())
+            _out(import_paths(archive.ingest, [source], _institution(archive, DEFAULT_INSTITUTION)).describe())
         else:
             _out(f"demo data folder {source} not found; starting empty")
+    if args.demo:
+        _demo_peer(archive)
     dimse = None if args.no_dimse else start_dimse(archive)
     url = settings.effective_public_url
     _out(f"Yunying archive is up: web {url}/  DICOMweb {url}/dicom-web  API docs {url}/docs")
@@ -181,6 +295,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
             dimse.shutdown()
         archive.close()
     return 0
+
+
+def _demo_peer(archive: Any) -> None:
+    """Demo only: let any AE title on this machine store and query as the default institution."""
+    from sqlalchemy import select
+
+    from yunying.auth.peers import add_peer
+    from yunying.index.models import DicomPeer
+
+    with archive.sessions() as session:
+        if session.execute(select(DicomPeer.id).limit(1)).first() is not None:
+            return
+    add_peer(archive.sessions, "*", "127.0.0.1", _institution(archive, DEFAULT_INSTITUTION), "technician")
+    _out("demo: DICOM peers on 127.0.0.1 (any AE title) act for the default institution (yunying peer list)")
 
 
 def _tls(settings: Settings) -> dict[str, Any]:
@@ -263,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="import DICOM files or folders through the ingest path")
     common(load)
     load.add_argument("paths", nargs="+")
+    load.add_argument("--institution", default=DEFAULT_INSTITUTION, help="code of the institution the data belongs to")
     load.set_defaults(func=cmd_load)
 
     check = sub.add_parser("fsck", help="verify every stored object against the index; --repair to fix")
@@ -276,7 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(user)
     user.add_argument("action", choices=["create", "passwd"])
     user.add_argument("username")
-    user.add_argument("--role", default="admin")
+    user.add_argument("--roles", default="radiologist", help="comma-separated: " + ", ".join(
+        ["platform-admin", "hospital-admin", "radiologist", "reviewing-radiologist", "clinician", "technician",
+         "consultation-coordinator", "expert", "auditor", "gateway", "integration"]))
+    user.add_argument("--institution", default=DEFAULT_INSTITUTION, help="institution code")
+    user.add_argument("--display-name", dest="display_name")
     user.add_argument("--password")
     user.set_defaults(func=cmd_user)
 
@@ -286,7 +419,40 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--user", default=ADMIN)
     token.add_argument("--name", required=True)
     token.add_argument("--days", type=int, default=365)
+    token.add_argument("--scopes", help="comma-separated permissions the token is limited to (e.g. study:store,gateway:report)")
     token.set_defaults(func=cmd_token)
+
+    institution = sub.add_parser("institution", help="hospitals and other institutions (data owners)")
+    common(institution)
+    institution.add_argument("action", choices=["create", "list"])
+    institution.add_argument("code", nargs="?")
+    institution.add_argument("--name")
+    institution.add_argument("--level")
+    institution.add_argument("--kind")
+    institution.add_argument("--region")
+    institution.set_defaults(func=cmd_institution)
+
+    peer = sub.add_parser("peer", help="DICOM peers (AE title + address) allowed to associate, per institution")
+    common(peer)
+    peer.add_argument("action", choices=["add", "remove", "list"])
+    peer.add_argument("ae_title", nargs="?", help="AE title, or * for any title from the host")
+    peer.add_argument("--host", default="127.0.0.1", help="address or CIDR network")
+    peer.add_argument("--institution", default=DEFAULT_INSTITUTION)
+    peer.add_argument("--roles", default="technician")
+    peer.add_argument("--port", type=int)
+    peer.set_defaults(func=cmd_peer)
+
+    grant = sub.add_parser("grant", help="explicit cross-institution access to a study")
+    common(grant)
+    grant.add_argument("action", choices=["create", "revoke"])
+    grant.add_argument("--kind", default="consultation")
+    grant.add_argument("--study", help="Study Instance UID")
+    grant.add_argument("--to-user", dest="to_user")
+    grant.add_argument("--to-institution", dest="to_institution")
+    grant.add_argument("--days", type=float)
+    grant.add_argument("--reason")
+    grant.add_argument("--id", dest="grant_id", type=int)
+    grant.set_defaults(func=cmd_grant)
 
     from yunying.gateway.commands import add_parser as add_gateway_parser
 

@@ -72,6 +72,18 @@ class Settings(BaseSettings):
     max_instance_bytes: int = 2 * 1024**3
     max_request_bytes: int = 4 * 1024**3
 
+    # Security (docs/security.md)
+    field_cipher: str = Field(default="aes-256-gcm", pattern="^(aes-256-gcm|sm4-gcm)$")  # sensitive patient fields
+    field_key: str = ""  # hex (32 bytes for AES-256, 16 for SM4); empty: sensitive fields are not stored at all
+    field_hash_key: str = ""  # hex, >= 32 bytes: keyed hash for matching encrypted fields
+    audit_hash: str = Field(default="sha256", pattern="^(sha256|sm3)$")  # the audit chain's hash
+    audit_syslog: str = ""  # "udp://host:514" or "tcp://host:6514": also send DICOM (ATNA) audit messages
+    session_idle_minutes: int = Field(default=30, ge=1)  # a web session locks after this long without use
+    session_max_hours: int = Field(default=12, ge=1)  # and ends after this long in any case
+    cors_origins: list[str] = Field(default_factory=list)  # origins allowed to call the API from a browser
+    login_rate_per_minute: int = Field(default=10, ge=1)  # per client address, on every API node together
+    public_rate_per_minute: int = Field(default=60, ge=1)  # per client address, for public endpoints
+
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=64)  # processes for HTTP and DIMSE (SO_REUSEPORT)
 

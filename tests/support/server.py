@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 YUNYING = str(Path(sys.executable).parent / "yunying")
-ADMIN_PASSWORD = "test-admin-password-0123"
+ADMIN_PASSWORD = "Yy-test-Pass-0123"
 
 
 def free_port() -> int:
@@ -33,6 +33,8 @@ class ServerProcess:
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    open_dicom: bool = True  # register "any AE title on 127.0.0.1" as a peer of the default institution
+    admin_token: str = ""
 
     @property
     def tls(self) -> bool:
@@ -48,7 +50,13 @@ class ServerProcess:
 
     @property
     def auth(self) -> tuple[str, str]:
+        """HTTP Basic of the first account: a password alone, so without its administrative roles."""
         return ("admin", ADMIN_PASSWORD)
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """A bearer token of the first account: every role, administration included."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("YUNYING_")}
@@ -56,6 +64,10 @@ class ServerProcess:
                     "YUNYING_LOG_LEVEL": "INFO"})
         env.update(self.env)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
+        if self.open_dicom and not self.admin_token:
+            added = self.cli("peer", "add", "*", "--host", "127.0.0.1", "--institution", "default")
+            if added.returncode != 0 and "UNIQUE" not in added.stderr + added.stdout and "unique" not in added.stderr:
+                raise RuntimeError(f"peer add failed: {added.stderr}")
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [YUNYING, "serve", "--data-dir", str(self.data_dir), "--http-port", str(self.http_port),

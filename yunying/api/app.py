@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from yunying import __version__
 from yunying.api import problems
+from yunying.api.deps import authorize
 from yunying.api.routes import gateways, health, home
 from yunying.compose import Archive
 from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
@@ -20,6 +21,7 @@ def create_app(archive: Archive) -> FastAPI:
         description="DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI) and platform API of the Yunying archive.",
         docs_url="/docs",
         redoc_url=None,
+        dependencies=[Depends(authorize)],  # every route: yunying.api.policy.ROUTE_POLICY, default deny
     )
     app.state.archive = archive
     problems.install(app)

@@ -7,14 +7,19 @@ import binascii
 import hashlib
 import threading
 import time
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from yunying.api.policy import PUBLIC, ROUTE_POLICY
 from yunying.api.problems import ProblemError
-from yunying.auth.credentials import Principal, verify_password, verify_token
+from yunying.auth.access import ADMIN_ROLES, Principal, scope_of
+from yunying.auth.audit import record
+from yunying.auth.credentials import AccountLocked, verify_password, verify_token
 from yunying.compose import Archive
+from yunying.index.access import Scope
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="yunying", Basic realm="yunying"'}
 _BASIC_CACHE_SECONDS = 60.0
@@ -72,8 +77,20 @@ async def current_principal(request: Request, archive: ArchiveDep) -> Principal:
         key = hashlib.sha256(f"{username}\0{password}".encode()).hexdigest()
         principal = _basic_cache.get(key)
         if principal is None and username:
-            principal = await run_in_threadpool(verify_password, archive.sessions, username, password)
+            try:
+                principal = await run_in_threadpool(verify_password, archive.sessions, username, password)
+            except AccountLocked:
+                await run_in_threadpool(record, archive.sessions, actor=username[:64], action="login-locked",
+                                        source=client_address(request), outcome="refused")
+                principal = None  # the same answer as a wrong password: no account enumeration
+            else:
+                if principal is None:
+                    await run_in_threadpool(record, archive.sessions, actor=username[:64], action="login",
+                                            source=client_address(request), outcome="failed", detail="HTTP Basic")
             if principal is not None:
+                # A password alone is one factor: administrative roles need a second (a session with
+                # TOTP) or a scoped token issued by an operator.
+                principal = replace(principal, roles=principal.roles - ADMIN_ROLES)
                 _basic_cache.put(key, principal)
     if principal is None:
         raise ProblemError(401, "Unauthorized", "valid credentials are required", headers=_CHALLENGE)
@@ -82,6 +99,29 @@ async def current_principal(request: Request, archive: ArchiveDep) -> Principal:
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+_FORBIDDEN = "you are not allowed to do this"
+
+
+async def authorize(request: Request, archive: ArchiveDep) -> None:
+    """App-wide dependency: the route's permission from ROUTE_POLICY, or 403 (default deny)."""
+    route = request.scope.get("route")
+    key = getattr(route, "operation_id", None) or getattr(route, "name", None)
+    if key not in ROUTE_POLICY:
+        raise ProblemError(403, "Forbidden", _FORBIDDEN)
+    needed = ROUTE_POLICY[key]
+    if needed is PUBLIC:
+        return
+    principal = await current_principal(request, archive)
+    if not principal.can(needed):
+        raise ProblemError(403, "Forbidden", _FORBIDDEN)
+
+
+def current_scope(principal: CurrentUser) -> Scope:
+    return scope_of(principal)
+
+
+ScopeDep = Annotated[Scope, Depends(current_scope)]
 
 
 def client_address(request: Request) -> str:

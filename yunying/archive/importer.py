@@ -32,10 +32,11 @@ def _files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def import_paths(ingest: Ingest, paths: Iterable[Path]) -> ImportSummary:
+def import_paths(ingest: Ingest, paths: Iterable[Path], institution_id: int | None) -> ImportSummary:
+    """Store every file under ``paths`` as data of ``institution_id``."""
     summary = ImportSummary()
     for path in _files(paths):
-        result = ingest.store_instance(path.read_bytes(), origin=f"import:{path.name}")
+        result = ingest.store_instance(path.read_bytes(), origin=f"import:{path.name}", institution_id=institution_id)
         summary.outcomes[result.outcome.value] += 1
         if not result.ok:
             summary.refused.append((str(path), result.reason))

@@ -42,6 +42,10 @@ class Failure(StrEnum):
     STUDY_MISMATCH = "study-mismatch"  # STOW to /studies/{uid} with another study's instance
     DUPLICATE = "duplicate"  # reject policy
     STORAGE = "storage"  # blob store or database failed; nothing acknowledged
+    NOT_OWNER = "not-owner"  # the study belongs to another institution
+
+
+NOT_OWNER_REASON = "this institution may not store instances into this study"
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,13 @@ class Ingest:
         self.blobs = blobs
         self.policy = policy
 
-    def store_instance(self, data: bytes, origin: str, expected_study_uid: str | None = None) -> StoreResult:
-        """Store one DICOM Part 10 instance; return its outcome. Never raises for bad input."""
+    def store_instance(self, data: bytes, origin: str, expected_study_uid: str | None = None, *,
+                       institution_id: int | None) -> StoreResult:
+        """Store one DICOM Part 10 instance for ``institution_id``; return its outcome. Never raises for bad input.
+
+        The instance's study belongs to the institution that first stored it; another institution's
+        instance for that study is refused (without saying whose it is).
+        """
         if len(data) > self.policy.max_instance_bytes:
             return StoreResult(Outcome.REJECTED, failure=Failure.TOO_LARGE,
                                reason=f"instance of {len(data)} bytes exceeds the limit of {self.policy.max_instance_bytes}")
@@ -94,7 +103,10 @@ class Ingest:
             return StoreResult(Outcome.REJECTED, failure=Failure.STUDY_MISMATCH,
                                reason="Study Instance UID of the instance differs from the target study", **ids)
         with self.sessions() as session:
+            owner = repository.study_owner(session, parsed.study_uid)
             existing = repository.stored_transfer_syntax(session, parsed.sop_instance_uid)
+        if owner is not None and owner[0] != institution_id:
+            return StoreResult(Outcome.REJECTED, failure=Failure.NOT_OWNER, reason=NOT_OWNER_REASON, **ids)
         if existing is not None:
             if self.policy.duplicates is DuplicatePolicy.KEEP_FIRST:
                 return StoreResult(Outcome.DUPLICATE, transfer_syntax_uid=existing,
@@ -108,13 +120,14 @@ class Ingest:
             if compressed is not None and len(compressed[0]) < len(data):
                 stored_bytes, stored_ts = compressed
         try:
-            return self._persist(parsed, data, stored_bytes, stored_ts, origin, ids, overwrite=existing is not None)
+            return self._persist(parsed, data, stored_bytes, stored_ts, origin, ids, overwrite=existing is not None,
+                                 institution_id=institution_id)
         except Exception as exc:
             log.exception("storing an instance failed")
             return StoreResult(Outcome.REJECTED, failure=Failure.STORAGE, reason=f"storage failure: {type(exc).__name__}", **ids)
 
     def _persist(self, parsed: ParsedInstance, received: bytes, stored: bytes, stored_ts: str, origin: str,
-                 ids: dict[str, Any], *, overwrite: bool) -> StoreResult:
+                 ids: dict[str, Any], *, overwrite: bool, institution_id: int | None) -> StoreResult:
         received_sum = checksum(received)
         digest = received_sum if stored is received else checksum(stored)
         key = content_key(digest)
@@ -129,7 +142,7 @@ class Ingest:
             with write_session(self.sessions) as session:
                 current = repository.find_instance(session, parsed.sop_instance_uid)
                 if current is None:
-                    repository.add_instance(session, parsed, **fields)
+                    repository.add_instance(session, parsed, institution_id, **fields)
                     outcome = Outcome.STORED
                 elif overwrite and self.policy.duplicates is DuplicatePolicy.OVERWRITE:
                     old_key = repository.replace_instance_blob(session, current, parsed=parsed, **fields)
@@ -140,6 +153,8 @@ class Ingest:
                 session.commit()
         except IntegrityError:
             return self._lost_race(ids)
+        except repository.NotOwner:
+            return StoreResult(Outcome.REJECTED, failure=Failure.NOT_OWNER, reason=NOT_OWNER_REASON, **ids)
         if old_key and old_key != key:
             self._delete_if_unreferenced(old_key)
         return StoreResult(outcome, transfer_syntax_uid=stored_ts, **ids)

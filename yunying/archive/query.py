@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from yunying.index.access import Scope
 from yunying.index.models import Instance, Patient, Series, Study
 from yunying.index.queries import count_query, run_query
 
@@ -75,11 +76,12 @@ class QueryService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
 
-    def find(self, level: str, filters: dict[str, str], *, fuzzy: bool = False,
+    def find(self, scope: Scope, level: str, filters: dict[str, str], *, fuzzy: bool = False,
              limit: int | None = None, offset: int = 0) -> QueryResult:
+        """Matches ``scope`` may see (other institutions' data is neither returned nor counted)."""
         result = QueryResult(level)
         with self.sessions() as session:
-            for row in run_query(session, level, filters, fuzzy=fuzzy, limit=limit, offset=offset):
+            for row in run_query(session, level, filters, scope, fuzzy=fuzzy, limit=limit, offset=offset):
                 if level == "PATIENT":
                     result.rows.append(patient_json(row[0]))
                     result.uids.append(())
@@ -94,6 +96,6 @@ class QueryService:
                     result.uids.append((row[2].study_uid, row[1].series_uid, row[0].sop_uid))
         return result
 
-    def count(self, level: str, filters: dict[str, str], *, fuzzy: bool = False) -> int:
+    def count(self, scope: Scope, level: str, filters: dict[str, str], *, fuzzy: bool = False) -> int:
         with self.sessions() as session:
-            return count_query(session, level, filters, fuzzy=fuzzy)
+            return count_query(session, level, filters, scope, fuzzy=fuzzy)

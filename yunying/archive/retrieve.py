@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from yunying.dicom.json import metadata_json
 from yunying.dicom.transcode import transcode
 from yunying.errors import NotFound
+from yunying.index.access import Scope
 from yunying.index.models import Instance, Series, Study
 from yunying.index.queries import instances_for
 from yunying.storage.base import BlobStore, get_verified
@@ -52,10 +53,12 @@ class RetrieveService:
         self.sessions = sessions
         self.blobs = blobs
 
-    def list(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None) -> list[StoredInstance]:
-        """Instances of the study / series / instance; :class:`NotFound` when there are none."""
+    def list(self, scope: Scope, study_uid: str, series_uid: str | None = None,
+             sop_uid: str | None = None) -> list[StoredInstance]:
+        """Instances of the study / series / instance ``scope`` may read; :class:`NotFound` when there are none
+        (also for a study of another institution: its existence is not revealed)."""
         with self.sessions() as session:
-            rows = instances_for(session, study_uid, series_uid, sop_uid)
+            rows = instances_for(session, study_uid, scope, series_uid, sop_uid)
         if not rows:
             what = "instance" if sop_uid else "series" if series_uid else "study"
             raise NotFound(f"no such {what}")
@@ -81,14 +84,14 @@ class RetrieveService:
             session.commit()
 
     def metadata(
-        self, study_uid: str, series_uid: str | None, sop_uid: str | None, base_url: str
+        self, scope: Scope, study_uid: str, series_uid: str | None, sop_uid: str | None, base_url: str
     ) -> builtins.list[dict[str, Any]]:
         """DICOM JSON metadata of every instance in scope, from a per-series cache in the blob store.
 
         The cache object is keyed by the series' instance count and last change, so it is
         rebuilt after any change and shared by every API node.
         """
-        instances = self.list(study_uid, series_uid, sop_uid)
+        instances = self.list(scope, study_uid, series_uid, sop_uid)
         by_series: dict[str, builtins.list[StoredInstance]] = {}
         for inst in instances:
             by_series.setdefault(inst.series_uid, []).append(inst)
@@ -103,7 +106,7 @@ class RetrieveService:
         return loaded
 
     def _series_metadata(self, study_uid: str, series_uid: str) -> builtins.list[tuple[str, dict[str, Any]]]:
-        everything = self.list(study_uid, series_uid)
+        everything = self.list(Scope.all(), study_uid, series_uid)  # access was checked by the caller
         with self.sessions() as session:
             series = session.query(Series).filter(Series.series_uid == series_uid).one()
             version = f"{series.n_instances}-{int(series.updated_at.timestamp() * 1e6)}"

@@ -10,6 +10,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from yunying.api.deps import ArchiveDep, CurrentUser, client_address
 from yunying.api.problems import ProblemError
+from yunying.auth.access import scope_of
 from yunying.auth.audit import record
 from yunying.dicomweb.common import DICOM_JSON, base_url, retrieve_url, warning
 from yunying.index.queries import MATCHING_KEYS
@@ -73,7 +74,7 @@ def parse_search(request: Request, fixed: dict[str, str]) -> tuple[dict[str, str
 
 def _search(request: Request, archive: Any, user: Any, level: str, fixed: dict[str, str]) -> JSONResponse:
     filters, fuzzy, limit, offset, warnings = parse_search(request, fixed)
-    result = archive.query.find(level, filters, fuzzy=fuzzy, limit=limit + 1, offset=offset)
+    result = archive.query.find(scope_of(user), level, filters, fuzzy=fuzzy, limit=limit + 1, offset=offset)
     rows = result.rows[:limit]
     if len(result.rows) > limit:
         warnings.append("there are additional results that can be requested")

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from yunying.api.deps import ArchiveDep, CurrentUser, client_address
 from yunying.api.problems import ProblemError
 from yunying.archive.retrieve import StoredInstance
+from yunying.auth.access import Principal, scope_of
 from yunying.auth.audit import record
 from yunying.compose import Archive
 from yunying.dicom.render import render_frame, thumbnail
@@ -61,8 +62,9 @@ def _render(archive: Archive, inst: StoredInstance, frame: int, request: Request
     return Response(data, media_type=media)
 
 
-def _representative(archive: Archive, study: str, series: str | None) -> StoredInstance:
-    instances = [i for i in archive.retrieve.list(study, series) if i.renderable] or archive.retrieve.list(study, series)
+def _representative(archive: Archive, user: Principal, study: str, series: str | None) -> StoredInstance:
+    every = archive.retrieve.list(scope_of(user), study, series)
+    instances = [i for i in every if i.renderable] or every
     return instances[len(instances) // 2]
 
 
@@ -74,7 +76,7 @@ def _audited(request: Request, archive: Archive, user: CurrentUser, study: str, 
             summary="Rendered instance (first frame)", response_class=Response)
 def instance_rendered(study: str, series: str, instance: str, request: Request, archive: ArchiveDep,
                       user: CurrentUser) -> Response:
-    inst = archive.retrieve.list(study, series, instance)[0]
+    inst = archive.retrieve.list(scope_of(user), study, series, instance)[0]
     _audited(request, archive, user, study, "rendered instance")
     return _render(archive, inst, 1, request, thumb=False)
 
@@ -83,7 +85,7 @@ def instance_rendered(study: str, series: str, instance: str, request: Request, 
             operation_id="wado_frame_rendered", summary="Rendered frame", response_class=Response)
 def frame_rendered(study: str, series: str, instance: str, frame: int, request: Request, archive: ArchiveDep,
                    user: CurrentUser) -> Response:
-    inst = archive.retrieve.list(study, series, instance)[0]
+    inst = archive.retrieve.list(scope_of(user), study, series, instance)[0]
     _audited(request, archive, user, study, "rendered frame")
     return _render(archive, inst, frame, request, thumb=False)
 
@@ -92,14 +94,14 @@ def frame_rendered(study: str, series: str, instance: str, frame: int, request: 
             response_class=Response)
 def study_thumbnail(study: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> Response:
     _audited(request, archive, user, study, "thumbnail")
-    return _render(archive, _representative(archive, study, None), 1, request, thumb=True)
+    return _render(archive, _representative(archive, user, study, None), 1, request, thumb=True)
 
 
 @router.get("/studies/{study}/series/{series}/thumbnail", operation_id="wado_series_thumbnail",
             summary="Series thumbnail", response_class=Response)
 def series_thumbnail(study: str, series: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> Response:
     _audited(request, archive, user, study, "thumbnail")
-    return _render(archive, _representative(archive, study, series), 1, request, thumb=True)
+    return _render(archive, _representative(archive, user, study, series), 1, request, thumb=True)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{instance}/thumbnail", operation_id="wado_instance_thumbnail",
@@ -107,7 +109,7 @@ def series_thumbnail(study: str, series: str, request: Request, archive: Archive
 def instance_thumbnail(study: str, series: str, instance: str, request: Request, archive: ArchiveDep,
                        user: CurrentUser) -> Response:
     _audited(request, archive, user, study, "thumbnail")
-    return _render(archive, archive.retrieve.list(study, series, instance)[0], 1, request, thumb=True)
+    return _render(archive, archive.retrieve.list(scope_of(user), study, series, instance)[0], 1, request, thumb=True)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frame}/thumbnail",
@@ -115,4 +117,4 @@ def instance_thumbnail(study: str, series: str, instance: str, request: Request,
 def frame_thumbnail(study: str, series: str, instance: str, frame: int, request: Request, archive: ArchiveDep,
                     user: CurrentUser) -> Response:
     _audited(request, archive, user, study, "thumbnail")
-    return _render(archive, archive.retrieve.list(study, series, instance)[0], frame, request, thumb=True)
+    return _render(archive, archive.retrieve.list(scope_of(user), study, series, instance)[0], frame, request, thumb=True)

@@ -34,6 +34,7 @@ FAILURE_REASON: dict[Failure, int] = {
     Failure.STUDY_MISMATCH: 0xA900,
     Failure.DUPLICATE: 0x0111,
     Failure.STORAGE: 0xA700,
+    Failure.NOT_OWNER: 0x0124,  # refused: not authorised
 }
 WARNING_DUPLICATE = 0xB000  # coerced/ignored: the archive kept the first copy
 
@@ -46,7 +47,8 @@ def _part_failure(reason: str) -> StoreResult:
     return StoreResult(Outcome.REJECTED, failure=Failure.INVALID, reason=reason)
 
 
-async def _read_parts(request: Request, archive: Archive, expected_study: str | None, origin: str) -> list[StoreResult]:
+async def _read_parts(request: Request, archive: Archive, expected_study: str | None, origin: str,
+                      institution_id: int | None) -> list[StoreResult]:
     media, params = multipart.parse_media_params(request.headers.get("content-type", ""))
     part_type = params.get("type", "application/dicom").lower()
     if media != "multipart/related" or part_type != "application/dicom" or not params.get("boundary"):
@@ -73,13 +75,15 @@ async def _read_parts(request: Request, archive: Archive, expected_study: str | 
                 return results
             parser.feed(chunk)
             while parser.ready:
-                results.append(await run_in_threadpool(_store_part, archive, parser.ready.pop(0), expected_study, origin))
+                results.append(await run_in_threadpool(_store_part, archive, parser.ready.pop(0), expected_study, origin,
+                                                         institution_id))
         parser.finish()
     except MultipartParseError as exc:
         malformed = f"malformed multipart body: {exc}"
     else:
         while parser.ready:
-            results.append(await run_in_threadpool(_store_part, archive, parser.ready.pop(0), expected_study, origin))
+            results.append(await run_in_threadpool(_store_part, archive, parser.ready.pop(0), expected_study, origin,
+                                                         institution_id))
         # python-multipart accepts a body that stops inside a part and drops that part silently
         if parser._parser.state != MultipartState.END and (results or received):
             malformed = "the multipart body ended before its closing delimiter; the last part is incomplete"
@@ -92,14 +96,16 @@ async def _read_parts(request: Request, archive: Archive, expected_study: str | 
     return results
 
 
-def _store_part(archive: Archive, part: multipart.Part, expected_study: str | None, origin: str) -> StoreResult:
+def _store_part(archive: Archive, part: multipart.Part, expected_study: str | None, origin: str,
+                institution_id: int | None) -> StoreResult:
     if part.headers.get("x-too-large"):
         return StoreResult(Outcome.REJECTED, failure=Failure.TOO_LARGE,
                            reason=f"part exceeds the instance size limit of {archive.settings.max_instance_bytes} bytes")
     media, _ = multipart.parse_media_params(part.content_type or "application/dicom")
     if media != "application/dicom":
         return _part_failure(f"part media type {media!r} is not application/dicom")
-    return archive.ingest.store_instance(bytes(part.body), origin=origin, expected_study_uid=expected_study)
+    return archive.ingest.store_instance(bytes(part.body), origin=origin, expected_study_uid=expected_study,
+                                         institution_id=institution_id)
 
 
 def _response(request: Request, archive: Archive, results: list[StoreResult], study: str | None) -> JSONResponse:
@@ -137,7 +143,7 @@ def _response(request: Request, archive: Archive, results: list[StoreResult], st
 
 async def _stow(request: Request, archive: Archive, user: CurrentUser, study: str | None) -> JSONResponse:
     origin = f"stow:{user.username}@{client_address(request)}"
-    results = await _read_parts(request, archive, study, origin)
+    results = await _read_parts(request, archive, study, origin, user.institution_id)
     studies = sorted({r.study_uid for r in results if r.ok})
     stored = sum(1 for r in results if r.ok)
     await run_in_threadpool(record, archive.sessions, actor=user.username, action="store",

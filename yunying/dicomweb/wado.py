@@ -14,6 +14,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from yunying.api.deps import ArchiveDep, CurrentUser, client_address
 from yunying.api.problems import ProblemError
 from yunying.archive.retrieve import StoredInstance
+from yunying.auth.access import scope_of
 from yunying.auth.audit import record
 from yunying.compose import Archive
 from yunying.dicom.frames import get_frames
@@ -84,7 +85,7 @@ def _instances_response(request: Request, archive: Archive, instances: list[Stor
 @router.get("/studies/{study}", operation_id="wado_study", summary="Retrieve a study",
             response_class=StreamingResponse)
 def retrieve_study(study: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> StreamingResponse:
-    instances = archive.retrieve.list(study)
+    instances = archive.retrieve.list(scope_of(user), study)
     _audit(request, archive, user, study, len(instances), "WADO-RS")
     return _instances_response(request, archive, instances)
 
@@ -92,7 +93,7 @@ def retrieve_study(study: str, request: Request, archive: ArchiveDep, user: Curr
 @router.get("/studies/{study}/series/{series}", operation_id="wado_series", summary="Retrieve a series",
             response_class=StreamingResponse)
 def retrieve_series(study: str, series: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> StreamingResponse:
-    instances = archive.retrieve.list(study, series)
+    instances = archive.retrieve.list(scope_of(user), study, series)
     _audit(request, archive, user, study, len(instances), "WADO-RS")
     return _instances_response(request, archive, instances)
 
@@ -101,7 +102,7 @@ def retrieve_series(study: str, series: str, request: Request, archive: ArchiveD
             summary="Retrieve an instance", response_class=StreamingResponse)
 def retrieve_instance(study: str, series: str, instance: str, request: Request, archive: ArchiveDep,
                       user: CurrentUser) -> StreamingResponse:
-    instances = archive.retrieve.list(study, series, instance)
+    instances = archive.retrieve.list(scope_of(user), study, series, instance)
     _audit(request, archive, user, study, 1, "WADO-RS")
     return _instances_response(request, archive, instances)
 
@@ -109,7 +110,7 @@ def retrieve_instance(study: str, series: str, instance: str, request: Request, 
 def _metadata(request: Request, archive: Archive, user: CurrentUser, study: str, series: str | None,
               instance: str | None) -> JSONResponse:
     negotiate(request.headers.get("accept", ""), [DICOM_JSON, "application/json"], DICOM_JSON)
-    items = archive.retrieve.metadata(study, series, instance, base_url(request, archive))
+    items = archive.retrieve.metadata(scope_of(user), study, series, instance, base_url(request, archive))
     _audit(request, archive, user, study, len(items), "WADO-RS metadata")
     return JSONResponse(items, media_type=DICOM_JSON)
 
@@ -147,7 +148,7 @@ def parse_frame_list(frames: str) -> list[int]:
 def retrieve_frames(study: str, series: str, instance: str, frames: str, request: Request, archive: ArchiveDep,
                     user: CurrentUser) -> Response:
     numbers = parse_frame_list(frames)
-    inst = archive.retrieve.list(study, series, instance)[0]
+    inst = archive.retrieve.list(scope_of(user), study, series, instance)[0]
     stored_type = TRANSFER_SYNTAXES[inst.transfer_syntax_uid].media_type
     choices = negotiate(request.headers.get("accept", ""), FRAME_TYPES, OCTET)
     ds = archive.retrieve.dataset(inst)
@@ -177,7 +178,7 @@ def retrieve_bulkdata(study: str, series: str, instance: str, tag: str, request:
         tag_value = int(tag, 16)
     except ValueError as exc:
         raise ProblemError(400, "Invalid bulk data reference", "the tag must be 8 hexadecimal digits") from exc
-    inst = archive.retrieve.list(study, series, instance)[0]
+    inst = archive.retrieve.list(scope_of(user), study, series, instance)[0]
     ds = archive.retrieve.dataset(inst)
     if tag_value == 0x7FE00010:
         frames, _ = get_frames(ds, list(range(1, (inst.number_of_frames or 1) + 1)), transfer_syntax=ExplicitVRLittleEndian)

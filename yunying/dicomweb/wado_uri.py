@@ -8,6 +8,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from yunying.api.deps import ArchiveDep, CurrentUser, client_address
 from yunying.api.problems import ProblemError
+from yunying.auth.access import scope_of
 from yunying.auth.audit import record
 from yunying.dicom.render import render_frame
 
@@ -33,7 +34,7 @@ def wado_uri(
 ) -> Response:
     if requestType != "WADO":
         raise ProblemError(400, "Invalid requestType", "requestType must be WADO")
-    inst = archive.retrieve.list(studyUID, seriesUID, objectUID)[0]
+    inst = archive.retrieve.list(scope_of(user), studyUID, seriesUID, objectUID)[0]
     record(archive.sessions, actor=user.username, action="retrieve", subject=studyUID, source=client_address(request),
            detail=f"WADO-URI {contentType}")
     media = contentType.split(",")[0].strip().lower()

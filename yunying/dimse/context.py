@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
+from yunying.auth.access import Permission, Principal
+from yunying.auth.peers import peer_principal
 from yunying.compose import Archive
 
 
@@ -27,6 +30,35 @@ def peer_of(event: Any) -> Peer:
 @dataclass
 class DimseContext:
     archive: Archive
+    _principals: dict[int, Principal | None] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def principal(self, event: Any) -> Principal | None:
+        """Who the association acts as (looked up once per association); None: an unknown peer."""
+        key = id(event.assoc)
+        with self._lock:
+            if key in self._principals:
+                return self._principals[key]
+        peer = peer_of(event)
+        found = peer_principal(self.archive.sessions, peer.ae_title, peer.address)
+        with self._lock:
+            if len(self._principals) > 10_000:
+                self._principals.clear()
+            self._principals[key] = found
+        return found
+
+    def forget(self, event: Any) -> None:
+        with self._lock:
+            self._principals.pop(id(event.assoc), None)
+
+    def allowed(self, event: Any, permission: Permission, service: str) -> Principal | None:
+        """The principal when it may use ``service``; otherwise audit the refusal and return None."""
+        principal = self.principal(event)
+        if principal is not None and principal.can(permission):
+            return principal
+        self.audit(peer_of(event), "denied", service, outcome="refused",
+                   detail="unknown DICOM peer" if principal is None else f"lacks {permission.value}")
+        return None
 
     def audit(self, peer: Peer, action: str, subject: str, outcome: str = "success", detail: str = "") -> None:
         from yunying.auth.audit import record

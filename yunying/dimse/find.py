@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import PersonName
 
 from yunying.archive.query import JsonDataset
+from yunying.auth.access import Permission, scope_of
 from yunying.dimse import status
 from yunying.dimse.context import DimseContext, peer_of
 from yunying.index.queries import LEVELS
@@ -66,6 +67,10 @@ class FindHandler:
 
     def on_c_find(self, event: Any) -> Iterator[tuple[int, Dataset | None]]:
         peer = peer_of(event)
+        principal = self.ctx.allowed(event, Permission.STUDY_READ, "C-FIND")
+        if principal is None:
+            yield status.REFUSED_NOT_AUTHORIZED, None
+            return
         identifier: Dataset = event.identifier
         level = str(identifier.get("QueryRetrieveLevel", "")).upper()
         if level not in LEVELS:
@@ -76,7 +81,7 @@ class FindHandler:
         offset, matches = 0, 0
         try:
             while True:
-                page = query.find(level, filters, limit=PAGE, offset=offset)
+                page = query.find(scope_of(principal), level, filters, limit=PAGE, offset=offset)
                 for row in page.rows:
                     if event.is_cancelled:
                         yield status.CANCEL, None

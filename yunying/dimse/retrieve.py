@@ -20,26 +20,28 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 from pynetdicom import AE, build_context
 
 from yunying.archive.retrieve import StoredInstance
+from yunying.auth.access import Permission, scope_of
 from yunying.dicom.uids import TRANSFER_SYNTAXES
 from yunying.dimse import status
 from yunying.dimse.context import DimseContext, Peer, peer_of
 from yunying.dimse.find import identifier_filters
 from yunying.errors import YunyingError
+from yunying.index.access import Scope
 from yunying.index.queries import LEVELS
 
 log = logging.getLogger(__name__)
 UNCOMPRESSED: list[str] = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
 
 
-def _matching_instances(ctx: DimseContext, identifier: Dataset) -> list[StoredInstance] | None:
+def _matching_instances(ctx: DimseContext, identifier: Dataset, scope: Scope) -> list[StoredInstance] | None:
     level = str(identifier.get("QueryRetrieveLevel", "")).upper()
     if level not in LEVELS:
         return None
     filters = identifier_filters(identifier)
-    found = ctx.archive.query.find("IMAGE", filters)
+    found = ctx.archive.query.find(scope, "IMAGE", filters)
     result: list[StoredInstance] = []
     for study_uid, series_uid, sop_uid in found.uids:
-        result.extend(ctx.archive.retrieve.list(study_uid, series_uid, sop_uid))
+        result.extend(ctx.archive.retrieve.list(scope, study_uid, series_uid, sop_uid))
     return result
 
 
@@ -119,7 +121,12 @@ class RetrieveHandler:
             yield None, None
             return
         host, port = known[destination]
-        instances = _matching_instances(self.ctx, event.identifier)
+        principal = self.ctx.allowed(event, Permission.STUDY_READ, "C-MOVE")
+        if principal is None:
+            yield host, port
+            yield status.REFUSED_NOT_AUTHORIZED, None
+            return
+        instances = _matching_instances(self.ctx, event.identifier, scope_of(principal))
         if instances is None:
             yield host, port
             yield status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None
@@ -133,7 +140,12 @@ class RetrieveHandler:
 
     def on_c_get(self, event: Any) -> Iterator[Any]:
         peer = peer_of(event)
-        instances = _matching_instances(self.ctx, event.identifier)
+        principal = self.ctx.allowed(event, Permission.STUDY_READ, "C-GET")
+        if principal is None:
+            yield 0
+            yield status.REFUSED_NOT_AUTHORIZED, None
+            return
+        instances = _matching_instances(self.ctx, event.identifier, scope_of(principal))
         if instances is None:
             yield 0
             yield status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None

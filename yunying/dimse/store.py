@@ -16,6 +16,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from yunying.archive.ingest import Outcome
+from yunying.auth.access import Permission
 from yunying.dimse import status
 from yunying.dimse.context import DimseContext, peer_of
 
@@ -32,9 +33,15 @@ class StoreHandler:
 
     def on_c_store(self, event: Any) -> Dataset:
         peer = peer_of(event)
-        data = event.encoded_dataset()
-        result = self.ctx.archive.ingest.store_instance(bytes(data), origin=peer.origin)
         reply = Dataset()
+        principal = self.ctx.allowed(event, Permission.STUDY_STORE, "C-STORE")
+        if principal is None:
+            reply.Status = status.REFUSED_NOT_AUTHORIZED
+            reply.ErrorComment = "not authorised"
+            return reply
+        data = event.encoded_dataset()
+        result = self.ctx.archive.ingest.store_instance(bytes(data), origin=peer.origin,
+                                                        institution_id=principal.institution_id)
         if result.ok:
             reply.Status = status.SUCCESS
             with self._lock:
@@ -49,6 +56,7 @@ class StoreHandler:
         return reply
 
     def on_association_end(self, event: Any) -> None:
+        self.ctx.forget(event)
         with self._lock:
             received = self._received.pop(id(event.assoc), None)
         if not received:

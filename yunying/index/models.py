@@ -46,10 +46,37 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+class Institution(Base):
+    """A hospital (or other organisation) on the platform: the owner of the data it produces."""
+
+    __tablename__ = "institution"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    level: Mapped[str] = mapped_column(String(16), default="")  # 三级 / 二级 / 一级 ...
+    kind: Mapped[str] = mapped_column(String(32), default="")  # general, specialist, community, imaging centre ...
+    region: Mapped[str] = mapped_column(String(64), default="")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Department(Base):
+    __tablename__ = "department"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    institution_fk: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(128))
+
+    __table_args__ = (Index("uq_department_code", "institution_fk", "code", unique=True),)
+
+
 class Patient(Base):
     __tablename__ = "patient"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    institution_fk: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), nullable=True)
     patient_id: Mapped[str] = mapped_column(String(64), default="")
     issuer: Mapped[str] = mapped_column(String(64), default="")
     patient_name: Mapped[str] = mapped_column(String(324), default="")
@@ -58,10 +85,15 @@ class Patient(Base):
     sex: Mapped[str] = mapped_column(String(16), default="")
     attrs: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     n_studies: Mapped[int] = mapped_column(Integer, default=0)
+    # Sensitive identifiers (ID card number, phone): encrypted (FieldCipher) and a keyed hash for matching.
+    id_card_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    id_card_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    phone_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    phone_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (
-        Index("uq_patient_identity", "patient_id", "issuer", unique=True),
+        Index("uq_patient_identity", "institution_fk", "patient_id", "issuer", unique=True),
         Index("ix_patient_name_norm", "patient_name_norm"),
     )
 
@@ -71,6 +103,7 @@ class Study(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     patient_fk: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    institution_fk: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), nullable=True, index=True)
     study_uid: Mapped[str] = mapped_column(UID, unique=True)
     # denormalised from patient for single-table study search
     patient_id: Mapped[str] = mapped_column(String(64), default="")
@@ -150,9 +183,22 @@ class User(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(32), default="admin")
+    roles: Mapped[str] = mapped_column(String(300), default="")  # comma-separated yunying.auth.access.Role values
+    institution_fk: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), nullable=True, index=True)
+    department_fk: Mapped[int | None] = mapped_column(ForeignKey("department.id"), nullable=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # logout everywhere
+    external_issuer: Mapped[str | None] = mapped_column(String(200), nullable=True)  # OIDC issuer (hospital SSO)
+    external_subject: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("uq_app_user_external", "external_issuer", "external_subject", unique=True),)
 
 
 class ApiToken(Base):
@@ -162,18 +208,92 @@ class ApiToken(Base):
     user_fk: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str | None] = mapped_column(String(300), nullable=True)  # comma-separated permissions; None: all
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class UserSession(Base):
+    """A browser session (cookie). Only the SHA-256 of the cookie value is stored."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_fk: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    second_factor_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)  # screen lock: password again to continue
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    source: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AccessGrant(Base):
+    """Cross-institution access, always explicit and recorded (consultation, patient authorisation, sharing).
+
+    The grant covers one study (``study_fk``) or, for a regional sharing agreement, every study of
+    ``source_institution_fk``; it is given to one user or to a whole institution.
+    """
+
+    __tablename__ = "access_grant"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # consultation | patient-authorization | regional-sharing | ...
+    study_fk: Mapped[int | None] = mapped_column(ForeignKey("study.id"), nullable=True, index=True)
+    source_institution_fk: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), nullable=True, index=True)
+    grantee_user_fk: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True, index=True)
+    grantee_institution_fk: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), nullable=True, index=True)
+    granted_by_fk: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DicomPeer(Base):
+    """A DICOM application entity of an institution allowed to associate (AE title + address)."""
+
+    __tablename__ = "dicom_peer"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ae_title: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str] = mapped_column(String(64))  # an address or a network in CIDR notation
+    port: Mapped[int | None] = mapped_column(Integer, nullable=True)  # for C-MOVE destinations
+    institution_fk: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    roles: Mapped[str] = mapped_column(String(300), default="technician")  # what the AE may do, as roles
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("uq_dicom_peer_ae_host", "ae_title", "host", unique=True),)
+
+
+class RateCounter(Base):
+    """Fixed-window counters shared by every API node (login throttling, public endpoints)."""
+
+    __tablename__ = "rate_counter"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window_start: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AuditEvent(Base):
-    """Append-only record of every access to patient data (who, what, when, from where, outcome)."""
+    """Append-only record of every access to patient data (who, what, when, from where, outcome).
+
+    Tamper-evident: ``seq`` is gap-free and ``hash`` = H(``prev_hash`` || canonical entry), so a
+    modified, deleted or reordered entry breaks the chain (``yunying audit verify``).
+    """
 
     __tablename__ = "audit_event"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")
+    hash: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor_institution: Mapped[str] = mapped_column(String(32), default="")
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(200), default="")
@@ -181,7 +301,7 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(40), default="success")
     detail: Mapped[str] = mapped_column(Text, default="")
 
-    __table_args__ = (Index("ix_audit_event_subject", "subject"),)
+    __table_args__ = (Index("ix_audit_event_subject", "subject"), Index("ix_audit_event_actor", "actor", "at"))
 
 
 class GatewayStatus(Base):
@@ -206,3 +326,14 @@ class GatewayStatus(Base):
     disk_used_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     disk_budget_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AuditChainHead(Base):
+    """One row: the last sequence number and hash of the audit chain (locked while appending)."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default="")
+    algorithm: Mapped[str] = mapped_column(String(16), default="sha256")

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from yunying.dicom.matching import Match, MatchKind, like_escape, parse_match, wildcard_to_like
+from yunying.index.access import Scope, visible_study
 from yunying.index.models import Instance, Patient, Series, Study
 
 LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
@@ -102,12 +103,14 @@ def _pn_condition(column: Any, match: Match) -> ColumnElement[bool]:
     )
 
 
-def build_query(level: str, filters: dict[str, str], *, fuzzy: bool = False) -> Select[Any]:
-    """SELECT of the rows at ``level`` matching ``filters`` (keyword → DICOM matching value)."""
+def build_query(level: str, filters: dict[str, str], scope: Scope, *, fuzzy: bool = False) -> Select[Any]:
+    """SELECT of the rows at ``level`` matching ``filters`` (keyword → DICOM matching value) that ``scope`` may see."""
     rank = _LEVEL_RANK[level]
     query: Select[Any]
     if level == "PATIENT":
         query = select(Patient)
+        if not scope.everything:
+            query = query.where(exists(select(Study.id).where(Study.patient_fk == Patient.id, visible_study(scope))))
     elif level == "STUDY":
         query = select(Study, Patient).join(Patient, Study.patient_fk == Patient.id)  # type: ignore[assignment]
     elif level == "SERIES":
@@ -133,13 +136,15 @@ def build_query(level: str, filters: dict[str, str], *, fuzzy: bool = False) -> 
         condition = _condition(name, key, column, parse_match(value, key.vr, fuzzy=fuzzy))
         if condition is not None:
             query = query.where(condition)
+    if level != "PATIENT" and not scope.everything:
+        query = query.where(visible_study(scope))
     primary = {"PATIENT": Patient.id, "STUDY": Study.id, "SERIES": Series.id, "IMAGE": Instance.id}[level]
     return query.order_by(primary)
 
 
-def run_query(session: Session, level: str, filters: dict[str, str], *, fuzzy: bool = False,
+def run_query(session: Session, level: str, filters: dict[str, str], scope: Scope, *, fuzzy: bool = False,
               limit: int | None = None, offset: int = 0) -> list[Any]:
-    query = build_query(level, filters, fuzzy=fuzzy)
+    query = build_query(level, filters, scope, fuzzy=fuzzy)
     if offset:
         query = query.offset(offset)
     if limit is not None:
@@ -147,20 +152,25 @@ def run_query(session: Session, level: str, filters: dict[str, str], *, fuzzy: b
     return list(session.execute(query).all())
 
 
-def count_query(session: Session, level: str, filters: dict[str, str], *, fuzzy: bool = False) -> int:
-    sub = build_query(level, filters, fuzzy=fuzzy).order_by(None).subquery()
+def count_query(session: Session, level: str, filters: dict[str, str], scope: Scope, *, fuzzy: bool = False) -> int:
+    sub = build_query(level, filters, scope, fuzzy=fuzzy).order_by(None).subquery()
     return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
 
 
-def instances_for(session: Session, study_uid: str, series_uid: str | None = None,
+def instances_for(session: Session, study_uid: str, scope: Scope, series_uid: str | None = None,
                   sop_uid: str | None = None) -> list[tuple[Instance, Series, Study]]:
-    """Instances of a study / series / single instance in display order (series, instance number)."""
+    """Instances of a study / series / single instance in display order (series, instance number).
+
+    A study ``scope`` may not see answers like a study that does not exist (nothing leaks).
+    """
     query = (
         select(Instance, Series, Study)
         .join(Series, Instance.series_fk == Series.id)
         .join(Study, Instance.study_fk == Study.id)
         .where(Study.study_uid == study_uid)
     )
+    if not scope.everything:
+        query = query.where(visible_study(scope))
     if series_uid is not None:
         query = query.where(Series.series_uid == series_uid)
     if sop_uid is not None:

@@ -33,6 +33,12 @@ def _get_or_create(session: Session, model: type[Any], unique: dict[str, Any], v
     return int(session.execute(query).scalar_one()), False
 
 
+def study_owner(session: Session, study_uid: str) -> tuple[int | None] | None:
+    """``(institution id,)`` of an existing study, None when the study is new."""
+    row = session.execute(select(Study.institution_fk).where(Study.study_uid == study_uid)).first()
+    return None if row is None else (row[0],)
+
+
 def find_instance(session: Session, sop_uid: str) -> Instance | None:
     return session.execute(select(Instance).where(Instance.sop_uid == sop_uid)).scalar_one_or_none()
 
@@ -50,19 +56,33 @@ _SERIES = cast(Table, Series.__table__)
 _STUDY = cast(Table, Study.__table__)
 
 
-def add_instance(session: Session, parsed: ParsedInstance, **blob: Any) -> None:
-    """Index one new instance, creating its patient/study/series as needed and bumping counters."""
+class NotOwner(Exception):
+    """The instance's study (or series) belongs to another institution."""
+
+
+def _owner(session: Session, study_id: int) -> int | None:
+    return session.execute(select(Study.institution_fk).where(Study.id == study_id)).scalar_one_or_none()
+
+
+def add_instance(session: Session, parsed: ParsedInstance, institution_id: int | None, **blob: Any) -> None:
+    """Index one new instance of ``institution_id``, creating its patient/study/series as needed and bumping counters.
+
+    Raises NotOwner when the study already exists for another institution (institutions never write into
+    each other's studies).
+    """
     now = utcnow()
     known = session.connection().execute(
         select(_SERIES.c.id, _SERIES.c.study_fk).where(_SERIES.c.series_uid == parsed.series_uid)
     ).first()
     if known is not None:  # the common case: another instance of a series we already have
+        if _owner(session, int(known[1])) != institution_id:
+            raise NotOwner(parsed.study_uid)
         _add_to_series(session, parsed, int(known[0]), int(known[1]), now, **blob)
         return
     patient_id, patient_created = _get_or_create(
         session,
         Patient,
-        {"patient_id": parsed.patient_id, "issuer": parsed.issuer},
+        {"institution_fk": institution_id, "patient_id": parsed.patient_id, "issuer": parsed.issuer},
         {
             "patient_name": parsed.patient_name,
             "patient_name_norm": parsed.patient_name_norm,
@@ -78,6 +98,7 @@ def add_instance(session: Session, parsed: ParsedInstance, **blob: Any) -> None:
         Study,
         {"study_uid": parsed.study_uid},
         {
+            "institution_fk": institution_id,
             "patient_fk": patient_id,
             "patient_id": parsed.patient_id,
             "patient_name_norm": parsed.patient_name_norm,
@@ -96,6 +117,8 @@ def add_instance(session: Session, parsed: ParsedInstance, **blob: Any) -> None:
             "updated_at": now,
         },
     )
+    if not study_created and _owner(session, study_id) != institution_id:
+        raise NotOwner(parsed.study_uid)
     series_id, series_created = _get_or_create(
         session,
         Series,

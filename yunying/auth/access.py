@@ -1,0 +1,113 @@
+"""The access model: roles, permissions, and what a principal may see.
+
+Roles are fixed in code (they are the contract with hospitals' MLPS assessments); a user holds one
+or more roles in one institution. Permissions are what routes and DICOM services require. A
+principal's visible data is its institution's studies plus the studies granted to it or its
+institution (consultation, patient authorisation, regional sharing) — see ``yunying.index.access``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from yunying.index.access import Scope
+
+
+class Role(StrEnum):
+    PLATFORM_ADMIN = "platform-admin"  # runs the platform: institutions, hospital admins; no patient data
+    HOSPITAL_ADMIN = "hospital-admin"  # users, peers and settings of one hospital
+    RADIOLOGIST = "radiologist"
+    REVIEWING_RADIOLOGIST = "reviewing-radiologist"
+    CLINICIAN = "clinician"
+    TECHNICIAN = "technician"
+    CONSULTATION_COORDINATOR = "consultation-coordinator"
+    EXPERT = "expert"  # reads what consultations grant to them
+    AUDITOR = "auditor"  # reads the audit trail, nothing else
+    GATEWAY = "gateway"  # machine client: a hospital's edge gateway
+    INTEGRATION = "integration"  # machine client: HIS/RIS/EMR integration
+
+
+MACHINE_ROLES = frozenset({Role.GATEWAY, Role.INTEGRATION})
+ADMIN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.HOSPITAL_ADMIN})  # TOTP required
+
+
+class Permission(StrEnum):
+    STUDY_READ = "study:read"  # query, view, download visible studies
+    STUDY_STORE = "study:store"  # send instances (STOW-RS, C-STORE)
+    STUDY_DELETE = "study:delete"
+    STUDY_SHARE = "study:share"  # create grants on own institution's studies (consultation, sharing)
+    REPORT_WRITE = "report:write"
+    REPORT_SIGN = "report:sign"
+    USER_MANAGE = "user:manage"  # users, roles, tokens of own institution (platform admin: any)
+    INSTITUTION_MANAGE = "institution:manage"
+    PEER_MANAGE = "peer:manage"  # DICOM AE allow-list of own institution
+    AUDIT_READ = "audit:read"
+    GATEWAY_REPORT = "gateway:report"  # post heartbeats
+    GATEWAY_VIEW = "gateway:view"
+    SELF = "self"  # own profile, password, second factor, sessions
+
+
+P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.PLATFORM_ADMIN: frozenset({P.INSTITUTION_MANAGE, P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.SELF}),
+    Role.HOSPITAL_ADMIN: frozenset({P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.SELF}),
+    Role.RADIOLOGIST: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE, P.SELF}),
+    Role.REVIEWING_RADIOLOGIST: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE, P.REPORT_SIGN, P.SELF}),
+    Role.CLINICIAN: frozenset({P.STUDY_READ, P.SELF}),
+    Role.TECHNICIAN: frozenset({P.STUDY_READ, P.STUDY_STORE, P.SELF}),
+    Role.CONSULTATION_COORDINATOR: frozenset({P.STUDY_READ, P.STUDY_SHARE, P.SELF}),
+    Role.EXPERT: frozenset({P.STUDY_READ, P.REPORT_WRITE, P.SELF}),
+    Role.AUDITOR: frozenset({P.AUDIT_READ, P.SELF}),
+    Role.GATEWAY: frozenset({P.STUDY_STORE, P.STUDY_READ, P.GATEWAY_REPORT}),
+    Role.INTEGRATION: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE}),
+}
+
+
+def permissions_of(roles: Iterable[Role]) -> frozenset[Permission]:
+    granted: set[Permission] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS[role]
+    return frozenset(granted)
+
+
+def parse_roles(text: str | Iterable[str]) -> frozenset[Role]:
+    """``"radiologist,expert"`` or a list → roles; unknown names raise ValueError naming them."""
+    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
+    unknown = [n for n in names if n not in Role._value2member_map_]
+    if unknown:
+        raise ValueError(f"unknown role(s): {', '.join(unknown)} (known: {', '.join(r.value for r in Role)})")
+    return frozenset(Role(n) for n in names)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user (or machine client) of one institution, through a password, session, token or AE."""
+
+    user_id: int | None  # None for a DICOM peer (an AE, not a person)
+    username: str
+    roles: frozenset[Role]
+    institution_id: int | None
+    via: str  # "password" | "session" | "token:<name>" | "dicom:<AET>"
+    scopes: frozenset[Permission] | None = None  # a token limited to these permissions; None: the roles' all
+    session_id: str | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        granted = permissions_of(self.roles)
+        return granted if self.scopes is None else granted & self.scopes
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+    @property
+    def role(self) -> str:
+        """Roles as one text (for audit entries and legacy callers)."""
+        return ",".join(sorted(r.value for r in self.roles))
+
+
+def scope_of(principal: Principal) -> Scope:
+    """The data ``principal`` may read (only with ``study:read``; callers check the permission first)."""
+    return Scope(principal.user_id, principal.institution_id)
