@@ -36,8 +36,8 @@ def server_factory(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Server
     """Start ``yunying serve`` processes (HTTP + DICOM on free ports) with extra ``YUNYING_*`` env."""
     started: list[ServerProcess] = []
 
-    def start(name: str = "server", **env: str) -> ServerProcess:
-        proc = ServerProcess(tmp_path / name, db_url, env=dict(env))
+    def start(name: str = "server", open_dicom: bool = True, **env: str) -> ServerProcess:
+        proc = ServerProcess(tmp_path / name, db_url, env=dict(env), open_dicom=open_dicom)
         started.append(proc)
         return proc.start()
 

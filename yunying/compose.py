@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from yunying.archive.ingest import Ingest, IngestPolicy
 from yunying.archive.query import QueryService
 from yunying.archive.retrieve import RetrieveService
+from yunying.auth.audit import configure as configure_audit
+from yunying.auth.fieldcrypt import FieldCipher
 from yunying.index.db import make_engine, make_sessionmaker
 from yunying.settings import BlobBackend, Settings
 from yunying.storage.base import BlobStore
@@ -38,16 +40,19 @@ class Archive:
     ingest: Ingest
     query: QueryService
     retrieve: RetrieveService
+    fields: FieldCipher | None = None  # sensitive patient fields (None: not stored)
 
     def close(self) -> None:
         self.engine.dispose()
 
 
 def build_archive(settings: Settings) -> Archive:
+    fields = FieldCipher.from_settings(settings)  # a bad key fails here, at start-up
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessionmaker(engine)
+    configure_audit(sessions, algorithm=settings.audit_hash, syslog=settings.audit_syslog, source_id=settings.ae_title)
     blobs = make_blob_store(settings)
     policy = IngestPolicy(settings.duplicate_policy, settings.compression_at_rest, settings.max_instance_bytes)
-    return Archive(settings, engine, sessions, blobs, Ingest(sessions, blobs, policy), QueryService(sessions),
-                   RetrieveService(sessions, blobs))
+    return Archive(settings, engine, sessions, blobs, Ingest(sessions, blobs, policy, fields), QueryService(sessions),
+                   RetrieveService(sessions, blobs), fields)

@@ -27,10 +27,12 @@ from tests.faults.conftest import (
     run_fsck,
     split_multipart,
 )
+from tests.support.archive import default_institution
 from tests.support.server import ServerProcess
 from yunying.archive.fsck import fsck
 from yunying.archive.ingest import Outcome
 from yunying.compose import Archive
+from yunying.index.access import Scope
 from yunying.storage.base import BlobInfo, checksum, content_key
 from yunying.storage.filesystem import FilesystemBlobStore
 
@@ -190,14 +192,14 @@ def test_repair_never_deletes_a_blob_a_concurrent_store_reuses(archive: Archive)
     outcomes = []
 
     def resend() -> None:
-        outcomes.append(archive.ingest.store_instance(data, origin="test:resend"))
+        outcomes.append(archive.ingest.store_instance(data, origin="test:resend", institution_id=default_institution(archive)))
 
     scanning = _StoreDuringScan(archive.settings.blob_dir, resend)
     report = fsck(archive.sessions, scanning, repair=True)  # default grace period: an hour
     assert [r.outcome for r in outcomes] == [Outcome.STORED]  # acknowledged
     assert path.exists(), f"repair deleted the blob of an acknowledged instance: {report.findings}"
     assert [f for f in report.findings if f.kind == "orphan"] == []
-    inst = archive.retrieve.list(outcomes[0].study_uid, outcomes[0].series_uid, outcomes[0].sop_instance_uid)[0]
+    inst = archive.retrieve.list(Scope.all(), outcomes[0].study_uid, outcomes[0].series_uid, outcomes[0].sop_instance_uid)[0]
     assert archive.retrieve.read(inst) == data
     assert fsck(archive.sessions, archive.blobs).findings == []
 

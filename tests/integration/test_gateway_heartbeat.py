@@ -129,16 +129,29 @@ def _audit_rows(server: ServerProcess) -> int:
         engine.dispose()
 
 
+_GATEWAY_TOKENS: dict[str, str] = {}
+
+
+def _gateway(server: ServerProcess) -> dict[str, str]:
+    """A machine client with the gateway role (the only role that may post heartbeats)."""
+    if server.url not in _GATEWAY_TOKENS:
+        made = server.cli("user", "create", "gw-client", "--roles", "gateway")
+        assert made.returncode == 0, made.stderr
+        token = server.cli("token", "create", "--user", "gw-client", "--name", "gw-client")
+        _GATEWAY_TOKENS[server.url] = token.stdout.strip().splitlines()[-1]
+    return {"Authorization": f"Bearer {_GATEWAY_TOKENS[server.url]}"}
+
+
 def test_heartbeat_is_stored_listed_and_replaced(server: ServerProcess) -> None:
     api = server.url + "/api/gateways"
     audited = _audit_rows(server)
-    sent = httpx.post(f"{api}/hosp-a.gw1/heartbeat", json=beat(), auth=server.auth)
+    sent = httpx.post(f"{api}/hosp-a.gw1/heartbeat", json=beat(), headers=_gateway(server))
     assert sent.status_code == 204, sent.text
     assert sent.content == b""
     assert httpx.post(f"{api}/Hosp-B_gw-2/heartbeat", json=beat("Hosp-B_gw-2", institution=None),
-                      auth=server.auth).status_code == 204
+                      headers=_gateway(server)).status_code == 204
 
-    one = httpx.get(f"{api}/hosp-a.gw1", auth=server.auth)
+    one = httpx.get(f"{api}/hosp-a.gw1", headers=server.admin_headers)
     assert one.status_code == 200, one.text
     got = one.json()
     assert got["figures"] == GatewayHeartbeat.model_validate(beat()).model_dump(mode="json")
@@ -148,24 +161,24 @@ def test_heartbeat_is_stored_listed_and_replaced(server: ServerProcess) -> None:
     assert got["stale"] is False and 0 <= got["age_s"] < 60
     assert datetime.fromisoformat(got["reported_at"]) == datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
-    listed = httpx.get(api, auth=server.auth).json()
+    listed = httpx.get(api, headers=server.admin_headers).json()
     assert [g["gateway_id"] for g in listed["items"]] == ["Hosp-B_gw-2", "hosp-a.gw1"]
     assert (listed["total"], listed["limit"], listed["offset"], listed["stale_after_s"]) == (2, 100, 0, 180.0)
-    paged = httpx.get(api, params={"limit": 1, "offset": 1}, auth=server.auth).json()
+    paged = httpx.get(api, params={"limit": 1, "offset": 1}, headers=server.admin_headers).json()
     assert [g["gateway_id"] for g in paged["items"]] == ["hosp-a.gw1"] and paged["total"] == 2
 
     calmer = beat(lanes={"routine": {"depth": 1, "oldest_age_s": 2}}, last_errors=[], version="0.3.2")
-    assert httpx.post(f"{api}/hosp-a.gw1/heartbeat", json=calmer, auth=server.auth).status_code == 204
-    replaced = httpx.get(api, auth=server.auth).json()
+    assert httpx.post(f"{api}/hosp-a.gw1/heartbeat", json=calmer, headers=_gateway(server)).status_code == 204
+    replaced = httpx.get(api, headers=server.admin_headers).json()
     assert replaced["total"] == 2
     now = next(g for g in replaced["items"] if g["gateway_id"] == "hosp-a.gw1")
     assert (now["version"], now["queue_depth"], now["oldest_age_s"], now["last_error"]) == ("0.3.2", 1, 2.0, None)
     assert now["figures"]["lanes"] == {"routine": {"depth": 1, "oldest_age_s": 2.0}}
 
     time.sleep(1.2)  # the smallest threshold is 1 s; the domain test covers the boundaries with an injected clock
-    stale = httpx.get(api, params={"stale_after_s": 1}, auth=server.auth).json()
+    stale = httpx.get(api, params={"stale_after_s": 1}, headers=server.admin_headers).json()
     assert [g["stale"] for g in stale["items"]] == [True, True]
-    assert httpx.get(f"{api}/hosp-a.gw1", params={"stale_after_s": 3600}, auth=server.auth).json()["stale"] is False
+    assert httpx.get(f"{api}/hosp-a.gw1", params={"stale_after_s": 3600}, headers=server.admin_headers).json()["stale"] is False
 
     assert _audit_rows(server) == audited  # heartbeats carry no patient data and are not audited
 
@@ -203,23 +216,23 @@ def _bad_bodies() -> list[tuple[str, dict[str, Any]]]:
 def test_invalid_heartbeats_are_422_problems(server: ServerProcess) -> None:
     url = server.url + "/api/gateways/hosp-a.gw1/heartbeat"
     for name, body in _bad_bodies():
-        problem = _problem(httpx.post(url, json=copy.deepcopy(body), auth=server.auth), 422)
+        problem = _problem(httpx.post(url, json=copy.deepcopy(body), headers=_gateway(server)), 422)
         assert problem["title"] == "Invalid request", name
-    extra = _problem(httpx.post(url, json=beat(patient_name="x"), auth=server.auth), 422)
+    extra = _problem(httpx.post(url, json=beat(patient_name="x"), headers=_gateway(server)), 422)
     assert extra["errors"] == [{"loc": ["body", "patient_name"], "msg": "Extra inputs are not permitted"}]
-    mismatch = _problem(httpx.post(url, json=beat("hosp-z.gw9"), auth=server.auth), 422)
+    mismatch = _problem(httpx.post(url, json=beat("hosp-z.gw9"), headers=_gateway(server)), 422)
     assert "hosp-z.gw9" in mismatch["detail"]
 
     for path_id in ["bad%20id", "x" * 65, "%E7%BD%91%E5%85%B3"]:
-        posted = httpx.post(f"{server.url}/api/gateways/{path_id}/heartbeat", json=beat(), auth=server.auth)
+        posted = httpx.post(f"{server.url}/api/gateways/{path_id}/heartbeat", json=beat(), headers=_gateway(server))
         assert _problem(posted, 422)["errors"][0]["loc"] == ["path", "gateway_id"]
-        _problem(httpx.get(f"{server.url}/api/gateways/{path_id}", auth=server.auth), 422)
+        _problem(httpx.get(f"{server.url}/api/gateways/{path_id}", headers=server.admin_headers), 422)
     for params in [{"stale_after_s": 0}, {"stale_after_s": 10**7}, {"limit": 0}, {"limit": 1001}, {"offset": -1}]:
-        _problem(httpx.get(server.url + "/api/gateways", params=params, auth=server.auth), 422)
+        _problem(httpx.get(server.url + "/api/gateways", params=params, headers=server.admin_headers), 422)
 
-    not_json = httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}, auth=server.auth)
+    not_json = httpx.post(url, content=b"{not json", headers={"content-type": "application/json", **_gateway(server)})
     _problem(not_json, 400)
-    assert httpx.get(server.url + "/api/gateways", auth=server.auth).json()["total"] == 0  # nothing was stored
+    assert httpx.get(server.url + "/api/gateways", headers=server.admin_headers).json()["total"] == 0  # nothing was stored
 
 
 def test_gateway_routes_require_authentication_and_unknown_is_404(server: ServerProcess) -> None:
@@ -231,7 +244,7 @@ def test_gateway_routes_require_authentication_and_unknown_is_404(server: Server
                          httpx.get(api, auth=auth), httpx.get(f"{api}/hosp-a.gw1", auth=auth)]:
             _problem(response, 401)
             assert "Basic" in response.headers["www-authenticate"]
-    assert httpx.get(api, auth=server.auth).json()["total"] == 0  # the anonymous heartbeat was not stored
+    assert httpx.get(api, headers=server.admin_headers).json()["total"] == 0  # the anonymous heartbeat was not stored
 
-    unknown = _problem(httpx.get(f"{api}/never-seen", auth=server.auth), 404)
+    unknown = _problem(httpx.get(f"{api}/never-seen", headers=server.admin_headers), 404)
     assert "never-seen" in unknown["detail"]

@@ -81,6 +81,11 @@ class ServerProcess:
             try:
                 healthy = httpx.get(self.url + "/healthz", timeout=1, verify=not self.tls).status_code == 200
                 if healthy and self._dicom_up():
+                    if not self.admin_token:
+                        made = self.cli("token", "create", "--user", "admin", "--name", "test-admin")
+                        if made.returncode != 0:
+                            raise RuntimeError(f"token create failed: {made.stderr}")
+                        self.admin_token = made.stdout.strip().splitlines()[-1]
                     return self
             except httpx.HTTPError:
                 pass

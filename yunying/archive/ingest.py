@@ -72,12 +72,18 @@ class IngestPolicy:
 
 
 class Ingest:
-    """Stores instances durably and indexes them."""
+    """Stores instances durably and indexes them.
 
-    def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore, policy: IngestPolicy) -> None:
+    ``cipher`` protects the patient's ID card number and phone in the index (encrypted + keyed hash);
+    without one they are not stored in the index at all.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore, policy: IngestPolicy,
+                 cipher: repository.SensitiveCipher | None = None) -> None:
         self.sessions = sessions
         self.blobs = blobs
         self.policy = policy
+        self.cipher = cipher
 
     def store_instance(self, data: bytes, origin: str, expected_study_uid: str | None = None, *,
                        institution_id: int | None) -> StoreResult:
@@ -142,7 +148,7 @@ class Ingest:
             with write_session(self.sessions) as session:
                 current = repository.find_instance(session, parsed.sop_instance_uid)
                 if current is None:
-                    repository.add_instance(session, parsed, institution_id, **fields)
+                    repository.add_instance(session, parsed, institution_id, cipher=self.cipher, **fields)
                     outcome = Outcome.STORED
                 elif overwrite and self.policy.duplicates is DuplicatePolicy.OVERWRITE:
                     old_key = repository.replace_instance_blob(session, current, parsed=parsed, **fields)

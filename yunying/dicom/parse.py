@@ -1,9 +1,29 @@
-"""Turn received bytes into a validated instance description, or say precisely why not."""
+"""Turn received bytes into a validated instance description, or say precisely why not.
+
+Sensitive identifiers (issue 5) are taken out of the header here, and only here, into
+``ParsedInstance.id_card`` / ``.phone``; the index stores them encrypted and as a keyed hash
+(``yunying.auth.fieldcrypt``), never in clear:
+
+* **Resident ID card number** (居民身份证号码, GB 11643: 17 digits and a check character 0-9/X) from an
+  item of Other Patient IDs Sequence (0010,1002), or from Patient ID (0010,0020) itself, whose
+  Issuer of Patient ID (0010,0021) or Type of Patient ID (0010,0022) is one of ``NATIONAL_ID_ISSUERS``,
+  or whose Issuer of Patient ID Qualifiers Sequence (0010,0024) has Identifier Type Code (0040,0035)
+  ``NNCHN`` (HL7 v2 table 0203: national person identifier of China). Patient ID first, then the
+  sequence items in order; the first number passing the checksum wins, an invalid one is ignored.
+* **Phone** from Patient's Telephone Numbers (0010,2154): the first value containing digits.
+
+The DICOM JSON kept in the index's ``attrs`` columns never includes these elements (``SENSITIVE_TAGS``);
+the stored blob keeps the instance as received (the archive's fidelity rule). Limitation: when a
+hospital uses the ID card number as Patient ID itself, the index's Patient ID columns keep it as sent,
+because every DICOM query matches on Patient ID (PS3.4 C.6); such sites should send a hospital
+patient number as Patient ID and the ID card number in Other Patient IDs Sequence.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 from io import BytesIO
@@ -83,19 +103,105 @@ class ParsedInstance:
     has_pixels: bool
     pixels_plausible: bool
     dataset: Dataset | None = field(default=None, repr=False)
+    # Sensitive: never logged (repr=False), stored only through the field cipher.
+    id_card: str | None = field(default=None, repr=False)
+    phone: str | None = field(default=None, repr=False)
 
     # Level attributes as DICOM JSON, computed only when a new patient/study/series row needs them.
     @cached_property
     def patient_attrs(self) -> dict[str, Any]:
-        return level_attrs(self.dataset, "PATIENT") if self.dataset is not None else {}
+        return _level_attrs(self.dataset, "PATIENT")
 
     @cached_property
     def study_attrs(self) -> dict[str, Any]:
-        return level_attrs(self.dataset, "STUDY") if self.dataset is not None else {}
+        return _level_attrs(self.dataset, "STUDY")
 
     @cached_property
     def series_attrs(self) -> dict[str, Any]:
-        return level_attrs(self.dataset, "SERIES") if self.dataset is not None else {}
+        return _level_attrs(self.dataset, "SERIES")
+
+
+# Elements that must never reach the index's JSON columns in clear: Other Patient IDs Sequence,
+# Patient's Telephone Numbers, Patient's Telecom Information (PS3.6 tags, DICOM JSON keys).
+SENSITIVE_TAGS = frozenset({"00101002", "00102154", "00102155"})
+
+
+def _level_attrs(ds: Dataset | None, level: str) -> dict[str, Any]:
+    if ds is None:
+        return {}
+    return {tag: value for tag, value in level_attrs(ds, level).items() if tag not in SENSITIVE_TAGS}
+
+
+# Issuer of Patient ID / Type of Patient ID values that name the resident identity card (compared
+# upper-cased); and HL7 v2 table 0203 identifier type codes of the same (national person id, China).
+NATIONAL_ID_ISSUERS = frozenset({"CN-ID", "身份证", "居民身份证", "RESIDENT_ID"})
+NATIONAL_ID_TYPE_CODES = frozenset({"NNCHN"})
+# GB 11643-1999 §6: weights of the 17 digits and the check character for (weighted sum mod 11).
+ID_CARD_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CARD_CHECK = "10X98765432"
+_ID_CARD_RE = re.compile(r"^[0-9]{17}[0-9X]$")
+
+
+def normalise_id_card(text: str) -> str:
+    """Resident ID card number as compared: full-width folded (NFKC), whitespace removed, ``x`` upper-cased."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).upper()
+
+
+def valid_id_card(number: str) -> bool:
+    """True for a normalised 18-character number whose check character is right (GB 11643)."""
+    if not _ID_CARD_RE.match(number):
+        return False
+    total = sum(int(digit) * weight for digit, weight in zip(number[:17], ID_CARD_WEIGHTS, strict=True))
+    return ID_CARD_CHECK[total % 11] == number[17]
+
+
+def normalise_phone(text: str) -> str:
+    """Phone number as compared: digits only; China's country code (+86 / 0086) before a mobile number dropped."""
+    digits = "".join(c for c in unicodedata.normalize("NFKC", text) if c.isascii() and c.isdigit())
+    for prefix in ("0086", "86"):
+        rest = digits[len(prefix):]
+        if digits.startswith(prefix) and len(rest) == 11 and rest.startswith("1"):
+            return rest
+    return digits
+
+
+def _names_national_id(item: Dataset) -> bool:
+    for keyword in ("IssuerOfPatientID", "TypeOfPatientID"):
+        if _text(item, keyword).upper() in NATIONAL_ID_ISSUERS:
+            return True
+    qualifiers = item.get("IssuerOfPatientIDQualifiersSequence") or []
+    return any(_text(q, "IdentifierTypeCode").upper() in NATIONAL_ID_TYPE_CODES for q in qualifiers)
+
+
+def _id_card(ds: Dataset) -> str | None:
+    candidates = [ds] if _names_national_id(ds) else []
+    candidates += [item for item in ds.get("OtherPatientIDsSequence") or [] if _names_national_id(item)]
+    for item in candidates:
+        number = normalise_id_card(_text(item, "PatientID"))
+        if valid_id_card(number):
+            return number
+    return None
+
+
+def _phone(ds: Dataset) -> str | None:
+    value = ds.get("PatientTelephoneNumbers")
+    values = value if isinstance(value, MultiValue | list | tuple) else [value]
+    for one in values:
+        text = str(one or "").strip()
+        if normalise_phone(text):
+            return text[:64]
+    return None
+
+
+def sensitive_identifiers(ds: Dataset) -> tuple[str | None, str | None]:
+    """``(resident ID card number, phone)`` of the patient, None where absent or unusable (see the module doc).
+
+    A malformed sequence never makes an instance unstorable: it only yields no value.
+    """
+    try:
+        return _id_card(ds), _phone(ds)
+    except Exception:  # bad optional identifiers must not refuse an instance
+        return None, None
 
 
 def read_dataset(data: bytes) -> FileDataset:
@@ -184,6 +290,7 @@ def _describe(ds: FileDataset, ts: str, sop_class: str, sop_uid: str, study_uid:
     if has_pixels and not encapsulated:
         plausible = _native_pixels_plausible(ds, frames or 1)
     patient_name = _text(ds, "PatientName")
+    id_card, phone = sensitive_identifiers(ds)
     return ParsedInstance(
         transfer_syntax_uid=ts,
         sop_class_uid=sop_class,
@@ -216,4 +323,6 @@ def _describe(ds: FileDataset, ts: str, sop_class: str, sop_uid: str, study_uid:
         has_pixels=has_pixels,
         pixels_plausible=plausible,
         dataset=ds,
+        id_card=id_card,
+        phone=phone,
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Select, Table, insert, select, update
+from sqlalchemy import Select, Table, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,47 @@ def _insert(session: Session, model: type[Any]) -> Any:
     if dialect == "sqlite":
         return sqlite.insert(model)
     raise RuntimeError(f"unsupported database dialect {dialect}")
+
+
+# Sensitive patient columns (issue 5): the context each value is encrypted and hashed under is its column.
+ID_CARD_CONTEXT = "patient.id_card"
+PHONE_CONTEXT = "patient.phone"
+
+
+class SensitiveCipher(Protocol):
+    """What the index needs of ``yunying.auth.fieldcrypt.FieldCipher``: a token and a keyed hash per value."""
+
+    def encrypt(self, text: str, context: str) -> str: ...
+
+    def blind_index(self, text: str, context: str) -> str: ...
+
+
+def sensitive_values(parsed: ParsedInstance, cipher: SensitiveCipher | None) -> dict[str, str]:
+    """Patient column values for the instance's ID card number / phone: encrypted and hashed, never in clear.
+
+    Empty without a cipher (no field key configured: these values are not stored at all).
+    """
+    values: dict[str, str] = {}
+    if cipher is None:
+        return values
+    for column, context, text in (("id_card", ID_CARD_CONTEXT, parsed.id_card), ("phone", PHONE_CONTEXT, parsed.phone)):
+        if text:
+            values[f"{column}_enc"] = cipher.encrypt(text, context)
+            values[f"{column}_hash"] = cipher.blind_index(text, context)
+    return values
+
+
+def _update_sensitive(session: Session, patient_id: int, values: dict[str, str]) -> None:
+    """Bring an existing patient's sensitive columns up to a later instance's values (only when they differ)."""
+    for column in ("id_card", "phone"):
+        if f"{column}_hash" not in values:
+            continue
+        current = getattr(Patient, f"{column}_hash")
+        session.execute(
+            update(Patient)
+            .where(Patient.id == patient_id, or_(current.is_(None), current != values[f"{column}_hash"]))
+            .values({f"{column}_enc": values[f"{column}_enc"], f"{column}_hash": values[f"{column}_hash"]})
+        )
 
 
 def _get_or_create(session: Session, model: type[Any], unique: dict[str, Any], values: dict[str, Any]) -> tuple[int, bool]:
@@ -64,8 +105,13 @@ def _owner(session: Session, study_id: int) -> int | None:
     return session.execute(select(Study.institution_fk).where(Study.id == study_id)).scalar_one_or_none()
 
 
-def add_instance(session: Session, parsed: ParsedInstance, institution_id: int | None, **blob: Any) -> None:
+def add_instance(session: Session, parsed: ParsedInstance, institution_id: int | None, *,
+                 cipher: SensitiveCipher | None = None, **blob: Any) -> None:
     """Index one new instance of ``institution_id``, creating its patient/study/series as needed and bumping counters.
+
+    The patient's ID card number and phone are stored through ``cipher`` when the patient row is
+    created, and updated when a new series brings other values (instances of an already indexed
+    series — the hot path — do not revisit the patient row).
 
     Raises NotOwner when the study already exists for another institution (institutions never write into
     each other's studies).
@@ -79,6 +125,7 @@ def add_instance(session: Session, parsed: ParsedInstance, institution_id: int |
             raise NotOwner(parsed.study_uid)
         _add_to_series(session, parsed, int(known[0]), int(known[1]), now, **blob)
         return
+    sensitive = sensitive_values(parsed, cipher)
     patient_id, patient_created = _get_or_create(
         session,
         Patient,
@@ -91,8 +138,11 @@ def add_instance(session: Session, parsed: ParsedInstance, institution_id: int |
             "attrs": parsed.patient_attrs,
             "n_studies": 0,
             "created_at": now,
+            **sensitive,
         },
     )
+    if sensitive and not patient_created:
+        _update_sensitive(session, patient_id, sensitive)
     study_id, study_created = _get_or_create(
         session,
         Study,
