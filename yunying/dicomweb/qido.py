@@ -81,7 +81,9 @@ def _search(request: Request, archive: Any, user: Any, level: str, fixed: dict[s
     base = base_url(request, archive)
     for row, uids in zip(rows, result.uids, strict=False):
         row["00081190"] = {"vr": "UR", "Value": [retrieve_url(base, *uids)]}
-    record(archive.sessions, actor=user.username, action="query", subject=f"QIDO {level}",
+    # A search inside one study is an access to that study: it is the subject; otherwise the query is.
+    subject = fixed.get("StudyInstanceUID") or f"QIDO {level}"
+    record(archive.sessions, actor=user.username, action="query", subject=subject,
            source=client_address(request), detail=f"{len(rows)} result(s); keys {sorted(k for k, v in filters.items() if v)}")
     headers = {"Warning": ", ".join(warning(w) for w in warnings)} if warnings else None
     return JSONResponse([dict(sorted(r.items())) for r in rows], media_type=DICOM_JSON, headers=headers)
