@@ -111,3 +111,12 @@ class Principal:
 def scope_of(principal: Principal) -> Scope:
     """The data ``principal`` may read (only with ``study:read``; callers check the permission first)."""
     return Scope(principal.user_id, principal.institution_id)
+
+
+def permissions_table() -> str:
+    """The role → permission table as Markdown (docs/security.md embeds it; a test keeps them equal)."""
+    perms = list(Permission)
+    lines = ["| Role | " + " | ".join(f"`{p.value}`" for p in perms) + " |", "|---|" + "---|" * len(perms)]
+    for role, granted in ROLE_PERMISSIONS.items():
+        lines.append(f"| `{role.value}` | " + " | ".join("✓" if p in granted else "" for p in perms) + " |")
+    return "\n".join(lines)
