@@ -7,6 +7,8 @@ command -v storescu >/dev/null || need+=(dcmtk)
 command -v Orthanc >/dev/null || need+=(orthanc orthanc-dicomweb orthanc-gdcm orthanc-postgresql)
 command -v 7z >/dev/null || need+=(p7zip-full)
 command -v psql >/dev/null || need+=(postgresql postgresql-client)
+command -v chromium >/dev/null || need+=(chromium)  # browser tests (Playwright drives /usr/bin/chromium)
+[ -n "$(fc-list :lang=zh 2>/dev/null)" ] || need+=(fonts-wqy-microhei)  # Chinese glyphs in the browser
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   echo "installing Debian packages: ${need[*]}"

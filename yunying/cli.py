@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -292,7 +293,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.run()
     finally:
         if dimse is not None:
-            dimse.shutdown()
+            with contextlib.suppress(ValueError):  # pynetdicom may have forgotten the server already
+                dimse.shutdown()
         archive.close()
     return 0
 
@@ -457,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     from yunying.gateway.commands import add_parser as add_gateway_parser
 
     add_gateway_parser(sub)
+    from yunying.audit_commands import add_parser as add_audit_parser
+
+    add_audit_parser(sub)
     return parser
 
 

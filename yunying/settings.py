@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)  # origins allowed to call the API from a browser
     login_rate_per_minute: int = Field(default=10, ge=1)  # per client address, on every API node together
     public_rate_per_minute: int = Field(default=60, ge=1)  # per client address, for public endpoints
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)  # JSON and form bodies; larger → 413
 
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=64)  # processes for HTTP and DIMSE (SO_REUSEPORT)

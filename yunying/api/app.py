@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 from yunying import __version__
-from yunying.api import problems
+from yunying.api import problems, security
 from yunying.api.deps import authorize
-from yunying.api.routes import gateways, health, home
+from yunying.api.routes import audit, gateways, health, home, session
 from yunying.compose import Archive
 from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
+from yunying.web import pages
 
-PUBLIC_PATHS = frozenset({"/", "/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"}) | pages.PUBLIC_PAGES
 
 
 def create_app(archive: Archive) -> FastAPI:
@@ -25,9 +26,13 @@ def create_app(archive: Archive) -> FastAPI:
     )
     app.state.archive = archive
     problems.install(app)
+    security.install(app, archive.settings)  # headers, CORS, origin check, body limit
     app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(gateways.router)
+    app.include_router(audit.router)
+    app.include_router(session.router)
     app.include_router(dicomweb_router())
     app.include_router(wado_uri_router())
+    app.include_router(pages.router)  # the web pages (/ui/…)
     return app

@@ -51,4 +51,55 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     "gateway_heartbeat": P.GATEWAY_REPORT,
     "gateways_list": P.GATEWAY_VIEW,
     "gateway_get": P.GATEWAY_VIEW,
+    # the audit trail (yunying.api.routes.audit): reading it is itself audited
+    "audit_search": P.AUDIT_READ,
+    "audit_export": P.AUDIT_READ,
+    # interactive sessions (yunying.api.routes.session): login is public but rate-limited
+    "session_login": PUBLIC,
+    "session_get": P.SELF,
+    "session_logout": P.SELF,
+    "session_logout_all": P.SELF,
+    "session_lock": P.SELF,
+    "session_unlock": P.SELF,
+    "session_totp_enroll": P.SELF,
+    "session_totp_confirm": P.SELF,
+    "session_password": P.SELF,
+    # web pages (yunying.web): sign-in public (rate-limited), the rest by what each page shows or changes
+    "ui_static": PUBLIC,
+    "ui_login": PUBLIC,
+    "ui_login_submit": PUBLIC,
+    "ui_logout": P.SELF,
+    "ui_home": P.SELF,
+    "ui_totp": P.SELF,
+    "ui_totp_enroll": P.SELF,
+    "ui_totp_confirm": P.SELF,
+    "ui_studies": P.STUDY_READ,
+    "ui_audit": P.AUDIT_READ,
+    "ui_institutions": P.INSTITUTION_MANAGE,
+    "ui_institution_create": P.INSTITUTION_MANAGE,
+    "ui_users": P.USER_MANAGE,
+    "ui_user_create": P.USER_MANAGE,
+    "ui_user_update": P.USER_MANAGE,
+    "ui_peers": P.PEER_MANAGE,
+    "ui_peer_add": P.PEER_MANAGE,
+    "ui_peer_remove": P.PEER_MANAGE,
+    "ui_grants": P.STUDY_SHARE,
+    "ui_grant_create": P.STUDY_SHARE,
+    "ui_grant_revoke": P.STUDY_SHARE,
+}
+
+# The only routes a locked session (idle, or locked by its user) may still call.
+WHILE_LOCKED: frozenset[str] = frozenset({"session_get", "session_unlock", "session_logout", "ui_logout"})
+
+# Public routes counted per client address in fixed one-minute windows shared by every node:
+# "login" → ``login_rate_per_minute`` (failed HTTP Basic logins count there too), "public" →
+# ``public_rate_per_minute``. The health check is left out: load balancers poll it.
+RATE_LIMITED: dict[str, str] = {
+    "session_login": "login",
+    "home": "public",
+    "openapi": "public",
+    "swagger_ui_html": "public",
+    "swagger_ui_redirect": "public",
+    "ui_login": "public",
+    "ui_login_submit": "login",
 }

@@ -27,9 +27,11 @@ def problem(status: int, title: str, detail: str = "", headers: dict[str, str] |
 class ProblemError(Exception):
     """Raise from an adapter to answer with a problem document."""
 
-    def __init__(self, status: int, title: str, detail: str = "", headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, title: str, detail: str = "", headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.headers = status, title, detail, headers
+        self.extra = extra  # extension members of the problem document (RFC 9457 §3.2)
 
 
 _DOMAIN: dict[type[Exception], tuple[int, str]] = {
@@ -45,7 +47,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ProblemError)
     async def _problem(_request: Request, exc: ProblemError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail, exc.headers)
+        return problem(exc.status, exc.title, exc.detail, exc.headers, **exc.extra)
 
     for error_type, (code, title) in _DOMAIN.items():
         def _make(code: int = code, title: str = title) -> Any:

@@ -138,6 +138,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('prev_hash', sa.String(length=64), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('hash', sa.String(length=64), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('actor_institution', sa.String(length=32), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('actor_role', sa.String(length=100), nullable=False, server_default=''))
         batch_op.create_index('ix_audit_event_actor', ['actor', 'at'], unique=False)
         batch_op.create_unique_constraint(batch_op.f('uq_audit_event_seq'), ['seq'])
 
@@ -168,9 +169,44 @@ def upgrade() -> None:
                        "THEN 'platform-admin,hospital-admin,radiologist,auditor' ELSE role END"))
     with op.batch_alter_table('app_user', schema=None) as batch_op:
         batch_op.drop_column('role')
+    _audit_chain_upgrade()
+
+
+# The audit chain (yunying.auth.audit): its head row exists from the start (the first append picks the
+# hash algorithm and chains entries written before this revision), and chained entries are append-only
+# for the application's database user. A DBA can still drop the triggers: that is what the hash chain
+# and `yunying audit verify` catch. On SQLite a later batch migration of audit_event (table copy) drops
+# these triggers: such a migration must create them again.
+_APPEND_ONLY = "audit_event is append-only (yunying.auth.audit)"
+
+
+def _audit_chain_upgrade() -> None:
+    op.execute(sa.text("INSERT INTO audit_chain_head (id, last_seq, last_hash, algorithm) VALUES (1, 0, '', '')"))
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(sa.text("CREATE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+                           f"$$ BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END $$"))
+        op.execute(sa.text("CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
+                           "FOR EACH ROW WHEN (OLD.seq IS NOT NULL) EXECUTE FUNCTION audit_event_append_only()"))
+        op.execute(sa.text("CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
+                           "FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()"))
+    else:
+        for verb in ('UPDATE', 'DELETE'):
+            op.execute(sa.text(f"CREATE TRIGGER audit_event_no_{verb.lower()} BEFORE {verb} ON audit_event "
+                               f"WHEN OLD.seq IS NOT NULL BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END"))
+
+
+def _audit_chain_downgrade() -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(sa.text("DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_event"))
+        op.execute(sa.text("DROP TRIGGER IF EXISTS audit_event_append_only ON audit_event"))
+        op.execute(sa.text("DROP FUNCTION IF EXISTS audit_event_append_only()"))
+    else:
+        op.execute(sa.text("DROP TRIGGER IF EXISTS audit_event_no_update"))
+        op.execute(sa.text("DROP TRIGGER IF EXISTS audit_event_no_delete"))
 
 
 def downgrade() -> None:
+    _audit_chain_downgrade()
     with op.batch_alter_table('study', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_study_institution_fk_institution'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_study_institution_fk'))
@@ -191,6 +227,7 @@ def downgrade() -> None:
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_audit_event_seq'), type_='unique')
         batch_op.drop_index('ix_audit_event_actor')
+        batch_op.drop_column('actor_role')
         batch_op.drop_column('actor_institution')
         batch_op.drop_column('hash')
         batch_op.drop_column('prev_hash')
