@@ -34,7 +34,7 @@ def findscu(server: ServerProcess, calling: str) -> set[str]:
     found = set()
     for line in (done.stdout + done.stderr).splitlines():
         if "(0020,000d)" in line and "[" in line:
-            found.add(line.split("[", 1)[1].split("]", 1)[0].strip())
+            found.add(line.split("[", 1)[1].split("]", 1)[0].strip().rstrip("\x00"))
     return found
 
 
