@@ -72,10 +72,10 @@ class Intake:
             raise InvalidInstance("SOP Instance UID in the data set differs from the command's")
         with self._lock:
             expected = self._expected.get(study_uid)
-        if lane is None:
+        if lane is None and expected is not None:  # a pull asked for this study: its lane, unless a rule says more urgent
+            lane, source = min(self.classifier.classify(ds, default=expected[0]), expected[0]), expected[1]
+        elif lane is None:
             lane = self.classifier.classify(ds)
-            if expected is not None:  # a pull asked for this study: its lane, unless a rule says more urgent
-                lane, source = min(lane, expected[0]), expected[1]
         accepted = self.spool.accept(data, sop_uid=sop_uid, study_uid=study_uid, series_uid=series_uid,
                                      lane=lane, source=source)
         if self.on_queued is not None and accepted in (Accepted.NEW, Accepted.REPLACED):

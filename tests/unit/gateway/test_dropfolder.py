@@ -157,3 +157,12 @@ def test_full_spool_leaves_the_file_in_place(tmp_path: Path) -> None:
     assert path.read_bytes() == data  # nothing deleted before it is durable
     assert not (root / REJECTED).exists()
     spool.close()
+
+
+def test_a_pulled_study_keeps_the_pull_lane_unless_a_rule_is_more_urgent(spool: Spool) -> None:
+    intake = Intake(spool, LaneClassifier(parse_lane_rules(["emergency:Modality=MR"])))
+    pulled = "1.2.826.0.1.3680043.8.2"
+    intake.expect(pulled, Lane.BACKFILL, "backfill")
+    assert intake.accept(instance(f"{pulled}.1.1", study=pulled), "scp:PACS").lane is Lane.BACKFILL
+    assert intake.accept(instance(f"{pulled}.1.2", study=pulled, modality="MR"), "scp:PACS").lane is Lane.EMERGENCY
+    assert intake.accept(instance(f"{STUDY}.1.3"), "scp:MODALITY").lane is Lane.ROUTINE  # not pulled: the rules' default
