@@ -78,7 +78,9 @@ def test_offline_queue_then_catch_up_emergency_first_with_a_bearer_token(
     assert any("cloud" in e["message"].lower() or "connect" in e["message"].lower() for e in status["last_errors"])
 
     cloud.start()
-    token = cloud.cli("token", "create", "--name", "gateway-test").stdout.strip().splitlines()[-1]
+    made = cloud.cli("user", "create", "gateway-test", "--roles", "gateway")  # a machine client of the hospital
+    assert made.returncode == 0, made.stderr
+    token = cloud.cli("token", "create", "--user", "gateway-test", "--name", "gateway-test").stdout.strip().splitlines()[-1]
     gateway.stop()
     gateway.config = {**gateway.config, "cloud_token": token}
     gateway.start()
@@ -91,7 +93,7 @@ def test_offline_queue_then_catch_up_emergency_first_with_a_bearer_token(
         "an emergency instance reached the cloud after a routine one queued before it"
     assert_in_cloud_pixel_exact(cloud, emergency)
     assert status["compression"]["sent_bytes"] < status["compression"]["original_bytes"] * 0.6
-    gateways_seen = httpx.get(f"{cloud.url}/api/gateways", auth=cloud.auth).json()
+    gateways_seen = httpx.get(f"{cloud.url}/api/gateways", headers=cloud.admin_headers).json()
     assert "gateway" in str(gateways_seen)
 
 
