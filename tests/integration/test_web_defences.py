@@ -24,7 +24,7 @@ from yunying.auth.credentials import create_user, institution_id
 from yunying.compose import build_archive
 from yunying.settings import Settings
 
-HEADERS = {"content-security-policy": CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer",
+HEADERS = {"content-security-policy": CSP, "x-content-type-options": "nosniff", "referrer-policy": "same-origin",
            "x-frame-options": "DENY"}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pyotp
 import pytest
 
 from tests.security.conftest import study_uids
@@ -87,9 +88,20 @@ def test_administrators_sign_in_with_the_second_factor(platform: Platform) -> No
     assert client.get("/ui/admin/users").status_code == 200
 
     # an administrator without an authenticator is sent to enrol; administration stays closed until then
-    other = sign_in(platform.server, "hospital-admin-hosp-b")
+    other = browser(platform.server)
+    pending = other.post("/ui/login", data={"username": "hospital-admin-hosp-b", "password": PASSWORD, "next": "/ui/"})
+    assert pending.status_code == 303 and pending.headers["location"] == "/ui/account/totp"
     assert other.get("/ui/admin/users").status_code == 403
-    assert "生成密钥" in other.get("/ui/account/totp").text
+    assert "管理权限需要第二因素" in other.get("/ui/").text
+    token = csrf_of(other, "/ui/account/totp")
+    enrol = other.post("/ui/account/totp/enroll", data={"csrf_token": token})
+    found = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', enrol.text)
+    assert enrol.status_code == 200 and found and enrol.headers["cache-control"] == "no-store"
+    generator = pyotp.TOTP(found.group(1).replace(" ", ""))
+    assert other.post("/ui/account/totp/confirm", data={"csrf_token": token, "code": "123456"}).status_code == 400
+    confirmed = other.post("/ui/account/totp/confirm", data={"csrf_token": token, "code": generator.now()})
+    assert confirmed.status_code == 303 and confirmed.headers["location"] == "/ui/?done=totp-enabled"
+    assert other.get("/ui/admin/users").status_code == 200  # this session now has the second factor
 
 
 def test_hospital_admin_manages_users_of_own_institution_only(platform: Platform) -> None:

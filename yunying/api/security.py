@@ -55,7 +55,7 @@ class SecurityHeaders:
         extra = [
             (b"content-security-policy", CSP_BY_PATH.get(scope["path"], CSP).encode()),
             (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
+            (b"referrer-policy", b"same-origin"),  # no-referrer makes browsers send "Origin: null" on our own forms
             (b"x-frame-options", b"DENY"),
         ]
         if is_https(self.settings, scope):

@@ -21,7 +21,8 @@ code{{background:#f3f3f3;padding:0 .3em}}</style></head>
 <li><a href="/docs">API 文档 / API documentation (OpenAPI)</a></li>
 <li>健康检查 / health: <a href="/healthz">/healthz</a></li>
 </ul>
-<p><a href="/ui/login">登录 / sign in</a> — DICOMweb clients: HTTP Basic or a bearer token (<code>yunying token create</code>).</p>
+<p><a href="/ui/login">登录 / sign in</a> — DICOMweb clients: HTTP Basic or a bearer token
+(<code>yunying token create</code>).</p>
 </body></html>"""
 
 
