@@ -266,6 +266,15 @@ class Spool:
             self._inflight.update(i.id for i in items)
             return items
 
+    def more_urgent_waiting(self, lane: Lane) -> bool:
+        """Whether an item of a more urgent lane than ``lane`` is ready and not in flight."""
+        if lane == Lane.EMERGENCY:
+            return False
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM items WHERE state = 'queued' AND lane < ? AND next_attempt_at <= ?"
+                                    " ORDER BY lane, id LIMIT ?", (int(lane), self.clock(), len(self._inflight) + 1))
+            return any(r[0] not in self._inflight for r in rows)
+
     def release(self, items: Iterable[Item]) -> None:
         with self._lock:
             self._inflight.difference_update(i.id for i in items)

@@ -1,7 +1,8 @@
 """Upload streams: take the most urgent ready batch from the spool, prepare it, STOW-RS it.
 
 * Emergency first: a stream never starts a less urgent lane while a more urgent batch is in
-  flight, and each claim takes the most urgent, oldest ready study.
+  flight, each claim takes the most urgent, oldest ready study, and a batch being prepared stops
+  early (sending what is ready) as soon as something more urgent is waiting.
 * Resumable: a batch is at most ``batch_max_instances`` / ``batch_max_bytes``, and every instance
   the cloud confirms is marked sent at once. Before a batch that failed before is sent again, the
   cloud is asked (QIDO-RS) which of its instances it already holds: those are not sent again.
@@ -119,7 +120,10 @@ class Uploader:
             sizes: dict[str, int] = {}
             ready: list[Item] = []
             corrupt: dict[int, str] = {}
+            lane = min(i.lane for i in items)
             for item in items:
+                if ready and self.spool.more_urgent_waiting(lane):
+                    break  # send what is prepared now; the rest goes back to the queue behind the urgent study
                 try:
                     prepared = self.prepare(self.spool.read(item))
                 except SpoolCorrupt as exc:

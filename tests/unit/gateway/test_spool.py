@@ -505,3 +505,14 @@ def test_pending_bytes_count_only_what_is_not_yet_in_the_cloud(spool: Spool) -> 
     send(spool, [i for i in items if i.sop_uid == uid(1)])
     figures = spool.figures()
     assert figures.used_bytes == 400 and figures.pending_bytes == 300
+
+
+def test_more_urgent_waiting_sees_only_ready_items_not_in_flight(spool: Spool) -> None:
+    put(spool, 1, lane=Lane.BACKFILL)
+    assert not spool.more_urgent_waiting(Lane.BACKFILL)
+    put(spool, 2, study=STUDY_B, lane=Lane.EMERGENCY)
+    assert spool.more_urgent_waiting(Lane.BACKFILL) and spool.more_urgent_waiting(Lane.ROUTINE)
+    assert not spool.more_urgent_waiting(Lane.EMERGENCY)
+    urgent = spool.claim(10, 1 << 30)
+    assert [i.sop_uid for i in urgent] == [uid(2)]
+    assert not spool.more_urgent_waiting(Lane.BACKFILL)  # already on its way
