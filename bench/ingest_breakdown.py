@@ -24,6 +24,7 @@ from sqlalchemy import event
 from bench.data import fresh_copy, source_files, tiny_corpus
 from bench.run_all import DEFAULT_CACHE
 from bench.servers import fresh_pg_name, pg_create, pg_drop, pg_url
+from yunying.auth.credentials import institution_id
 from yunying.compose import build_archive
 from yunying.index.migrate import upgrade
 from yunying.settings import Settings
@@ -69,20 +70,21 @@ def run(db: str, instances: list[bytes], label: str) -> list[str]:
         def _rollback(*_: Any) -> None:
             counts["rollbacks"] += 1
 
-        archive.ingest.store_instance(instances[0], origin="bench")  # creates patient/study/series
+        institution = institution_id(archive.sessions, "default")
+        archive.ingest.store_instance(instances[0], origin="bench", institution_id=institution)  # creates patient/study/series
         for k in counts:
             counts[k] = 0
         n = len(instances) - 1
         half = 1 + n // 2
         start_cpu, start = time.process_time(), time.perf_counter()
         for data in instances[1:half]:  # unprofiled: the real cost
-            result = archive.ingest.store_instance(data, origin="bench")
+            result = archive.ingest.store_instance(data, origin="bench", institution_id=institution)
             assert result.ok, result.reason
         cpu, wall = (time.process_time() - start_cpu) / (half - 1), (time.perf_counter() - start) / (half - 1)
         profiler = cProfile.Profile()
         profiler.enable()
         for data in instances[half:]:  # profiled: where it goes (cProfile inflates Python-heavy phases)
-            result = archive.ingest.store_instance(data, origin="bench")
+            result = archive.ingest.store_instance(data, origin="bench", institution_id=institution)
             assert result.ok, result.reason
         profiler.disable()
         stats = pstats.Stats(profiler)
