@@ -37,6 +37,8 @@ def parse_search(request: Request, fixed: dict[str, str]) -> tuple[dict[str, str
     fuzzy = False
     limit, offset = MAX_LIMIT, 0
     for name, value in request.query_params.multi_items():
+        if any(ord(c) < 0x20 and c not in "\t" for c in value):  # NUL and other controls: never valid DICOM text
+            raise ProblemError(400, "Invalid query parameter", f"{name} contains control characters")
         if name == "limit" or name == "offset":
             try:
                 number = int(value)

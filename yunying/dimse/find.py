@@ -41,7 +41,7 @@ def identifier_filters(identifier: Dataset) -> dict[str, str]:
             text = "\\".join(str(v) for v in value)
         else:
             text = str(value)
-        filters[elem.keyword] = text
+        filters[elem.keyword] = text.replace("\x00", "")  # NUL is padding, never a character to match
     return filters
 
 
