@@ -257,6 +257,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.demo:
+        _demo_keys(settings)
     upgrade(settings.effective_database_url)
     password = _ensure_admin(settings)
     archive = build_archive(settings)
@@ -297,6 +299,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 dimse.shutdown()
         archive.close()
     return 0
+
+
+def _demo_keys(settings: Settings) -> None:
+    """Demo only: field-encryption keys generated once into the data folder (mode 0600), so TOTP
+    enrolment and encrypted patient fields work out of the box. Production keys come from the
+    environment or a secret store (docs/security.md), never from a file beside the data."""
+    if settings.field_key:
+        return
+    path = settings.data_dir / "demo-keys.json"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(json.dumps({"field_key": secrets.token_hex(32), "field_hash_key": secrets.token_hex(32)}))
+    keys = json.loads(path.read_text())
+    settings.field_key, settings.field_hash_key = keys["field_key"], keys["field_hash_key"]
+    _out(f"demo: field-encryption keys from {path} (set YUNYING_FIELD_KEY / YUNYING_FIELD_HASH_KEY in production)")
 
 
 def _demo_peer(archive: Any) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from yunying.auth import totp
-from yunying.auth.access import ADMIN_ROLES, Permission, Principal, Role, parse_roles
+from yunying.auth.access import ADMIN_ROLES, Permission, Principal, Role, parse_roles, permissions_of
 from yunying.auth.audit import record
 from yunying.auth.credentials import (
     LOCK_MINUTES,
@@ -63,16 +63,17 @@ class SessionView:
 
     session_id: str
     csrf_token: str
-    principal: Principal  # with the permissions this session carries (``self`` only before a pending second factor)
+    principal: Principal  # with the roles this session carries (administrative ones only after the second factor)
     locked: bool
     expires_at: datetime
     second_factor_done: bool
     totp_enabled: bool
+    held_roles: frozenset[Role] = frozenset()  # every role of the user, whatever this session carries
 
     @property
     def second_factor_required(self) -> bool:
         """An administrator without a TOTP code in this session: administrative permissions withheld."""
-        return bool(self.principal.roles & ADMIN_ROLES) and not self.second_factor_done
+        return bool((self.held_roles or self.principal.roles) & ADMIN_ROLES) and not self.second_factor_done
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,11 @@ def session_id_of(cookie: str) -> str:
 def _view(row: UserSession, user: User) -> SessionView:
     roles = parse_roles(user.roles)
     pending = bool(roles & ADMIN_ROLES) and not row.second_factor_done
-    principal = principal_of(user, "session", frozenset({Permission.SELF}) if pending else None, row.id)
+    # One factor so far: the user's other roles work, the administrative ones wait for the code.
+    scopes = permissions_of(roles - ADMIN_ROLES) | {Permission.SELF} if pending else None
+    principal = principal_of(user, "session", scopes, row.id)
     return SessionView(row.id, row.csrf_token, principal, row.locked, _aware(row.expires_at), row.second_factor_done,
-                       user.totp_enabled)
+                       user.totp_enabled, roles)
 
 
 def _audit(sessions: sessionmaker[Session], actor: str, action: str, outcome: str, source: str, detail: str = "") -> None:

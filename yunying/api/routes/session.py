@@ -47,7 +47,7 @@ router = APIRouter(prefix="/api/session", tags=["session"], route_class=_JsonRou
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="yunying"'}  # no Basic: a browser would pop up its own dialog
 _REFUSED = "wrong user name, password or code"  # one answer for every failure: no account enumeration
 _ENROL_NOTE = ("administrative permissions need a second factor: enrol an authenticator app with "
-               "POST /api/session/totp/enroll and /totp/confirm; until then this session has 'self' only")
+               "POST /api/session/totp/enroll and /totp/confirm; until then this session carries only your other roles")
 
 
 class _Strict(BaseModel):
