@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yunying.errors import CannotDecode, CorruptBlob, InvalidDicom, NotAcceptable, NotFound
@@ -22,6 +24,25 @@ def problem(status: int, title: str, detail: str = "", headers: dict[str, str] |
         body["detail"] = detail
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+class JsonApiRoute(APIRoute):
+    """The platform JSON API convention (docs/api.md): a request that parses but breaks the schema → 422;
+    a body that is not JSON → 400. (DICOMweb routes keep PS3.18's 400 for every invalid request.)"""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def validating_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", "")} for e in exc.errors()]
+                if any(e.get("type") == "json_invalid" for e in exc.errors()):
+                    return problem(400, "Invalid request", "the body is not JSON", errors=errors)
+                return problem(422, "Invalid request", "one or more parameters are invalid", errors=errors)
+
+        return validating_handler
 
 
 class ProblemError(Exception):

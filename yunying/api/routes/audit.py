@@ -6,42 +6,23 @@ Both need ``audit:read`` (``yunying.api.policy``); each call is itself audited (
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from yunying.api.deps import ArchiveDep, CurrentUser, client_address
-from yunying.api.problems import PROBLEM, ProblemError, problem
+from yunying.api.problems import PROBLEM, JsonApiRoute, ProblemError
 from yunying.auth import audit
 from yunying.auth.access import Principal
 from yunying.auth.audit_export import FORMATS, MAX_XLSX_ROWS, csv_chunks, write_xlsx
 from yunying.compose import Archive
 
-
-class _UnprocessableRoute(APIRoute):
-    """Validation failures answer 422 (the platform JSON API convention of docs/api.md), not the app-wide 400."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def validating_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", "")} for e in exc.errors()]
-                return problem(422, "Invalid request", "one or more parameters are invalid", errors=errors)
-
-        return validating_handler
-
-
-router = APIRouter(prefix="/api/audit", tags=["audit"], route_class=_UnprocessableRoute)
+router = APIRouter(prefix="/api/audit", tags=["audit"], route_class=JsonApiRoute)
 
 
 class AuditEntryPublic(BaseModel):

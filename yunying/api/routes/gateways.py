@@ -7,17 +7,14 @@ Every route needs an authenticated caller. Heartbeats are not audited: they carr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from yunying.api.deps import ArchiveDep, CurrentUser, client_address
-from yunying.api.problems import PROBLEM, ProblemError, problem
+from yunying.api.problems import PROBLEM, JsonApiRoute, ProblemError
 from yunying.archive import gateways
 from yunying.archive.gateways import GATEWAY_ID_MAX, GATEWAY_ID_PATTERN
 
@@ -25,29 +22,7 @@ _SAFE_INT_MAX = 2**53 - 1  # exact in JavaScript (the operator console) and fits
 _INT32_MAX = 2**31 - 1
 
 
-class _UnprocessableRoute(APIRoute):
-    """Answers request validation failures with 422 (RFC 9110 §15.5.21) instead of the app-wide 400.
-
-    A heartbeat that is well-formed JSON but breaks the schema is unprocessable content; a body that
-    is not JSON at all stays a 400.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def validating_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", "")} for e in exc.errors()]
-                if any(e.get("type") == "json_invalid" for e in exc.errors()):
-                    return problem(400, "Invalid request", "the body is not JSON", errors=errors)
-                return problem(422, "Invalid request", "one or more parameters are invalid", errors=errors)
-
-        return validating_handler
-
-
-router = APIRouter(prefix="/api/gateways", tags=["gateways"], route_class=_UnprocessableRoute)
+router = APIRouter(prefix="/api/gateways", tags=["gateways"], route_class=JsonApiRoute)
 
 
 def _text_timestamp(value: object) -> object:

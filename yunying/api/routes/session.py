@@ -9,40 +9,19 @@ rules (idle lock, absolute expiry, second factor for administrators, lockout) ar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from yunying.api.deps import ArchiveDep, CurrentUser, client_address, session_cookie, session_policy
-from yunying.api.problems import PROBLEM, ProblemError, problem
+from yunying.api.problems import PROBLEM, JsonApiRoute, ProblemError
 from yunying.auth import sessions, totp
 from yunying.auth.access import Principal
 from yunying.compose import Archive
 
-
-class _JsonRoute(APIRoute):
-    """The platform JSON API convention (docs/api.md): a body that parses but breaks the schema → 422; not JSON → 400."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def validating_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", "")} for e in exc.errors()]
-                status = 400 if any(e.get("type") == "json_invalid" for e in exc.errors()) else 422
-                return problem(status, "Invalid request", "one or more parameters are invalid", errors=errors)
-
-        return validating_handler
-
-
-router = APIRouter(prefix="/api/session", tags=["session"], route_class=_JsonRoute)
+router = APIRouter(prefix="/api/session", tags=["session"], route_class=JsonApiRoute)
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="yunying"'}  # no Basic: a browser would pop up its own dialog
 _REFUSED = "wrong user name, password or code"  # one answer for every failure: no account enumeration
