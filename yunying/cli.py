@@ -259,6 +259,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.demo:
         _demo_keys(settings)
+        _demo_hl7(settings)
     upgrade(settings.effective_database_url)
     password = _ensure_admin(settings)
     archive = build_archive(settings)
@@ -274,10 +275,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         _demo_peer(archive)
     dimse = None if args.no_dimse else start_dimse(archive)
+    hl7 = None if args.no_dimse else _start_hl7(archive, demo=args.demo)
     url = settings.effective_public_url
-    _out(f"Yunying archive is up: web {url}/  DICOMweb {url}/dicom-web  API docs {url}/docs")
+    _out(f"Yunying archive is up: web {url}/  viewer {url}/viewer  DICOMweb {url}/dicom-web  API docs {url}/docs")
     if dimse is not None:
         _out(f"DICOM: AE {settings.ae_title} at {settings.dicom_host}:{settings.dicom_port}")
+    if hl7 is not None:
+        _out(f"HL7: ORU^R01 over MLLP at {settings.hl7_host}:{hl7.port}")
     if password:
         _out(f"login: {ADMIN} / {password}   (saved in {settings.data_dir / 'admin-password.txt'})")
     else:
@@ -294,6 +298,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         server.run()
     finally:
+        if hl7 is not None:
+            hl7.stop()
         if dimse is not None:
             with contextlib.suppress(ValueError):  # pynetdicom may have forgotten the server already
                 dimse.shutdown()
@@ -314,6 +320,30 @@ def _demo_keys(settings: Settings) -> None:
     keys = json.loads(path.read_text())
     settings.field_key, settings.field_hash_key = keys["field_key"], keys["field_hash_key"]
     _out(f"demo: field-encryption keys from {path} (set YUNYING_FIELD_KEY / YUNYING_FIELD_HASH_KEY in production)")
+
+
+def _demo_hl7(settings: Settings) -> None:
+    """Demo only: the HL7 listener on 2575 taking reports from any sending facility for the default institution."""
+    if not settings.hl7_port:
+        settings.hl7_port = 2575
+    if not settings.hl7_facilities:
+        settings.hl7_facilities = {"*": DEFAULT_INSTITUTION}
+
+
+def _start_hl7(archive: Any, *, demo: bool) -> Any:
+    """The HL7 MLLP listener when ``hl7_port`` is set; a port in use fails start-up (demo: a warning)."""
+    from yunying.reports.mllp import Hl7Listener
+
+    settings = archive.settings
+    if not settings.hl7_port:
+        return None
+    try:
+        return Hl7Listener(archive.sessions, settings.hl7_facilities, settings.hl7_host, settings.hl7_port).start()
+    except OSError as exc:
+        if not demo:
+            raise SystemExit(f"HL7 listener: cannot listen on {settings.hl7_host}:{settings.hl7_port}: {exc}") from exc
+        _out(f"demo: HL7 listener not started ({settings.hl7_host}:{settings.hl7_port}: {exc.strerror})")
+        return None
 
 
 def _demo_peer(archive: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,8 +11,10 @@ from yunying.archive.ingest import Ingest, IngestPolicy
 from yunying.archive.query import QueryService
 from yunying.archive.retrieve import RetrieveService
 from yunying.auth.audit import configure as configure_audit
+from yunying.auth.audit_bursts import AuditBursts
 from yunying.auth.fieldcrypt import FieldCipher
 from yunying.index.db import make_engine, make_sessionmaker
+from yunying.reports.dicom import ReportHook
 from yunying.settings import BlobBackend, Settings
 from yunying.storage.base import BlobStore
 from yunying.storage.filesystem import FilesystemBlobStore
@@ -41,6 +43,7 @@ class Archive:
     query: QueryService
     retrieve: RetrieveService
     fields: FieldCipher | None = None  # sensitive patient fields (None: not stored)
+    audit_bursts: AuditBursts = field(default_factory=lambda: AuditBursts(0))  # per-image audit coalescing
 
     def close(self) -> None:
         self.engine.dispose()
@@ -54,5 +57,7 @@ def build_archive(settings: Settings) -> Archive:
     configure_audit(sessions, algorithm=settings.audit_hash, syslog=settings.audit_syslog, source_id=settings.ae_title)
     blobs = make_blob_store(settings)
     policy = IngestPolicy(settings.duplicate_policy, settings.compression_at_rest, settings.max_instance_bytes)
-    return Archive(settings, engine, sessions, blobs, Ingest(sessions, blobs, policy, fields), QueryService(sessions),
-                   RetrieveService(sessions, blobs), fields)
+    ingest = Ingest(sessions, blobs, policy, fields)
+    ingest.after_store.append(ReportHook(sessions))  # SR / PDF → reports; reports waiting for their study
+    return Archive(settings, engine, sessions, blobs, ingest, QueryService(sessions), RetrieveService(sessions, blobs),
+                   fields, AuditBursts(settings.audit_burst_seconds))

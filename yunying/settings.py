@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     public_url: str = ""  # base URL clients see (RetrieveURL); empty: http(s)://host:port
+    # Built web viewer (``npm run build`` in viewer/, done by set-up); served at /viewer.
+    viewer_dist: Path = Path(__file__).resolve().parent.parent / "viewer" / "dist"
     tls_cert_file: str = ""  # PEM certificate (chain) for HTTPS; empty: plain HTTP (behind a TLS proxy)
     tls_key_file: str = ""
 
@@ -59,6 +61,12 @@ class Settings(BaseSettings):
     # Move/commitment destinations: "AET@host:port".
     remote_aes: list[str] = Field(default_factory=list)
     dimse_max_associations: int = 32
+
+    # HL7 v2 ORU^R01 over MLLP (docs/reports.md); port 0: no listener (``serve --demo`` uses 2575).
+    hl7_host: str = "127.0.0.1"
+    hl7_port: int = Field(default=0, ge=0, le=65535)
+    # MSH-4 sending facility (namespace id) → institution code; "*" for any facility; others get AR.
+    hl7_facilities: dict[str, str] = Field(default_factory=dict)
 
     blob_backend: BlobBackend = BlobBackend.FILESYSTEM
     s3_endpoint: str = ""
@@ -76,6 +84,9 @@ class Settings(BaseSettings):
     field_cipher: str = Field(default="aes-256-gcm", pattern="^(aes-256-gcm|sm4-gcm)$")  # sensitive patient fields
     field_key: str = ""  # hex (32 bytes for AES-256, 16 for SM4); empty: sensitive fields are not stored at all
     field_hash_key: str = ""  # hex, >= 32 bytes: keyed hash for matching encrypted fields
+    # Per-image retrievals (frames, rendered, thumbnails, bulk data) of one user and study within this many
+    # seconds make one audit entry (yunying.auth.audit_bursts); 0 records every request.
+    audit_burst_seconds: float = Field(default=300, ge=0)
     audit_hash: str = Field(default="sha256", pattern="^(sha256|sm3)$")  # the audit chain's hash
     audit_syslog: str = ""  # "udp://host:514" or "tcp://host:6514": also send DICOM (ATNA) audit messages
     session_idle_minutes: int = Field(default=30, ge=1)  # a web session locks after this long without use

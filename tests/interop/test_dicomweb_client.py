@@ -374,6 +374,9 @@ def test_qido_study_filters(loaded: Stored, dw: Web, corpus: Corpus) -> None:
             wanted = {str(corpus.ds[n].Modality) for n in corpus.by_study(_value(r, "0020000D"))}
             if wanted:
                 assert set(r["00080061"]["Value"]) == wanted
+        # the same key at series level: every series of the studies that hold the modality (was a 500)
+        series = dw.client.search_for_series(search_filters={"ModalitiesInStudy": modality})
+        assert {_value(r, "0020000D") for r in series} & ours == expected, modality
     seg_study = corpus.ds["seg_sr/liver_seg.dcm"].StudyInstanceUID
     (seg,) = dw.client.search_for_studies(search_filters={"StudyInstanceUID": seg_study})
     assert _value(seg, "00201206") == 2

@@ -18,7 +18,8 @@ import pydicom
 import pytest
 from sqlalchemy import select
 
-from tests.security.conftest import BOUNDARY, Tenant, direct
+from tests.reports.pdf import pdf_instance
+from tests.security.conftest import BOUNDARY, Tenant, direct, stow
 from tests.security.test_authorization_matrix import _fill, _routes
 from tests.support.gateway_data import make_study
 from tests.support.server import ServerProcess
@@ -53,6 +54,10 @@ def test_every_patient_data_route_and_dimse_service_is_audited(
     patient_routes = [(op, m, p) for op, m, p in _routes(server)
                       if ROUTE_POLICY.get(op) in (Permission.STUDY_READ, Permission.STUDY_STORE)]
     assert len(patient_routes) >= 20
+    # A PDF report of A's study, so the report routes ({report_id} is filled with 1) have something to show.
+    first = pydicom.dcmread(a.study.files[0], stop_before_pixels=True)
+    pdf_instance(tmp_path / "report.dcm", str(first.AccessionNumber), a.study.study_uid, str(first.PatientID))
+    assert stow(server, a.headers(Role.TECHNICIAN), [tmp_path / "report.dcm"]).status_code == 200
     for operation, method, path in patient_routes:
         before = _last_id(server)
         kwargs: dict[str, Any] = {"headers": a.headers(Role.RADIOLOGIST), "timeout": 60}
@@ -68,6 +73,12 @@ def test_every_patient_data_route_and_dimse_service_is_audited(
             kwargs["headers"] = {**kwargs["headers"],
                                  "Content-Type": f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'}
             expected_subject = new.study_uid
+        if operation == "viewer_page":
+            kwargs["params"] = {"study": a.study.study_uid}
+        if method == "PUT":  # JSON documents (viewer annotations): an empty first version
+            kwargs["json"] = {"version": 0}
+        if operation == "reports_list":
+            kwargs["params"] = {"study": a.study.study_uid}
         if operation == "wado_uri":
             first = pydicom.dcmread(a.study.files[0], stop_before_pixels=True)
             kwargs["params"] = {"requestType": "WADO", "studyUID": a.study.study_uid,

@@ -7,12 +7,14 @@ from fastapi import Depends, FastAPI
 from yunying import __version__
 from yunying.api import problems, security
 from yunying.api.deps import authorize
-from yunying.api.routes import audit, gateways, health, home, session
+from yunying.api.routes import annotations as annotation_routes
+from yunying.api.routes import audit, gateways, health, home, priors, reports, session
 from yunying.compose import Archive
 from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
-from yunying.web import pages
+from yunying.web import pages, viewer
 
-PUBLIC_PATHS = frozenset({"/", "/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"}) | pages.PUBLIC_PAGES
+PUBLIC_PATHS = (frozenset({"/", "/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+                | pages.PUBLIC_PAGES | viewer.PUBLIC_PAGES)
 
 
 def create_app(archive: Archive) -> FastAPI:
@@ -31,8 +33,12 @@ def create_app(archive: Archive) -> FastAPI:
     app.include_router(health.router)
     app.include_router(gateways.router)
     app.include_router(audit.router)
+    app.include_router(reports.router)
     app.include_router(session.router)
+    app.include_router(annotation_routes.router)
+    app.include_router(priors.router)
     app.include_router(dicomweb_router())
     app.include_router(wado_uri_router())
     app.include_router(pages.router)  # the web pages (/ui/…)
+    app.include_router(viewer.router)  # the web viewer (/viewer)
     return app

@@ -47,6 +47,18 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     # DICOMweb: store
     "stow_studies": P.STUDY_STORE,
     "stow_study": P.STUDY_STORE,
+    # viewer annotations (yunying.api.routes.annotations): the caller's own, on studies they may read
+    "annotations_get": P.STUDY_READ,
+    "annotations_put": P.STUDY_READ,
+    "annotations_delete": P.STUDY_READ,
+    "annotations_sr": P.STUDY_READ,
+    # reports (yunying.api.routes.reports): reading also needs the study in the caller's scope
+    "reports_create": P.REPORT_WRITE,
+    "reports_amend": P.REPORT_WRITE,
+    "reports_get": P.STUDY_READ,
+    "reports_list": P.STUDY_READ,
+    "reports_history": P.STUDY_READ,
+    "reports_pdf": P.STUDY_READ,
     # gateways
     "gateway_heartbeat": P.GATEWAY_REPORT,
     "gateways_list": P.GATEWAY_VIEW,
@@ -86,6 +98,10 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     "ui_grants": P.STUDY_SHARE,
     "ui_grant_create": P.STUDY_SHARE,
     "ui_grant_revoke": P.STUDY_SHARE,
+    # the web viewer (yunying.web.viewer): the page needs study access; its code is public
+    "viewer_page": P.STUDY_READ,
+    "study_priors": P.STUDY_READ,
+    "viewer_asset": PUBLIC,
 }
 
 # The only routes a locked session (idle, or locked by its user) may still call.

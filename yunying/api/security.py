@@ -30,7 +30,12 @@ CSP = "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri '
 # Swagger UI loads its bundle from jsDelivr and starts with an inline script; allowed on its pages only.
 _DOCS_CSP = (CSP + "; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net;"
              " style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com")
+# The viewer: WebAssembly codecs, module workers, canvases exported as data:/blob: URLs, styles set by Cornerstone.
+VIEWER_CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:;"
+              " img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self' data: blob:;"
+              " frame-ancestors 'self'; object-src 'none'; base-uri 'none'; form-action 'self'")
 CSP_BY_PATH: dict[str, str] = {
+    "/viewer": VIEWER_CSP,
     "/docs": _DOCS_CSP,
     "/docs/oauth2-redirect": _DOCS_CSP,
     "/": CSP + "; style-src 'self' 'unsafe-inline'",  # the static landing page's inline <style>; no scripts
@@ -44,6 +49,14 @@ def is_https(settings: Settings, scope: Scope) -> bool:
     return bool(settings.tls_cert_file) or settings.public_url.startswith("https://") or scope.get("scheme") == "https"
 
 
+def csp_for(path: str) -> str:
+    """The page's policy; the viewer's workers and codecs (``/viewer/assets/…``) carry the viewer's (a worker
+    runs under the policy of its own script's response)."""
+    if path.startswith("/viewer/assets/"):
+        return VIEWER_CSP
+    return CSP_BY_PATH.get(path, CSP)
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app, self.settings = app, settings
@@ -53,7 +66,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = [
-            (b"content-security-policy", CSP_BY_PATH.get(scope["path"], CSP).encode()),
+            (b"content-security-policy", csp_for(scope["path"]).encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"same-origin"),  # no-referrer makes browsers send "Origin: null" on our own forms
             (b"x-frame-options", b"DENY"),

@@ -9,10 +9,12 @@ unreferenced content-addressed blob, which ``yunying fsck`` reports as collectab
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pydicom.dataset import Dataset
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +27,8 @@ from yunying.settings import AtRestCompression, DuplicatePolicy
 from yunying.storage.base import BlobStore, checksum, content_key
 
 log = logging.getLogger(__name__)
+
+AfterStore = Callable[[ParsedInstance, Dataset, int | None], None]
 
 
 class Outcome(StrEnum):
@@ -84,6 +88,9 @@ class Ingest:
         self.blobs = blobs
         self.policy = policy
         self.cipher = cipher
+        # Called after an instance is stored or overwritten, before the adapter acknowledges (e.g. reports from
+        # SR / PDF, linking reports that arrived before their images); wired in yunying.compose.
+        self.after_store: list[AfterStore] = []
 
     def store_instance(self, data: bytes, origin: str, expected_study_uid: str | None = None, *,
                        institution_id: int | None) -> StoreResult:
@@ -126,11 +133,22 @@ class Ingest:
             if compressed is not None and len(compressed[0]) < len(data):
                 stored_bytes, stored_ts = compressed
         try:
-            return self._persist(parsed, data, stored_bytes, stored_ts, origin, ids, overwrite=existing is not None,
-                                 institution_id=institution_id)
+            result = self._persist(parsed, data, stored_bytes, stored_ts, origin, ids, overwrite=existing is not None,
+                                   institution_id=institution_id)
         except Exception as exc:
             log.exception("storing an instance failed")
             return StoreResult(Outcome.REJECTED, failure=Failure.STORAGE, reason=f"storage failure: {type(exc).__name__}", **ids)
+        if result.outcome in (Outcome.STORED, Outcome.OVERWRITTEN):
+            self._after_store(parsed, dataset, institution_id)
+        return result
+
+    def _after_store(self, parsed: ParsedInstance, dataset: Dataset, institution_id: int | None) -> None:
+        """Run the ``after_store`` hooks; the instance is durable already, so a failing hook is logged, not returned."""
+        for hook in self.after_store:
+            try:
+                hook(parsed, dataset, institution_id)
+            except Exception as exc:
+                log.error("ingest: after-store hook %s failed: %s", type(hook).__name__, type(exc).__name__)
 
     def _persist(self, parsed: ParsedInstance, received: bytes, stored: bytes, stored_ts: str, origin: str,
                  ids: dict[str, Any], *, overwrite: bool, institution_id: int | None) -> StoreResult:

@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from yunying.archive.query import JsonDataset, study_json
 from yunying.dicom.parse import normalise_id_card, normalise_phone, valid_id_card
+from yunying.errors import NotFound
 from yunying.index.access import Scope, visible_study
 from yunying.index.models import Patient, Study
 from yunying.index.repository import ID_CARD_CONTEXT, PHONE_CONTEXT
@@ -84,3 +86,30 @@ def _find(sessions: sessionmaker[Session], matches: ColumnElement[bool], scope: 
             match = found.setdefault(pk, PatientMatch(pk, institution, patient_id, issuer, name, birth_date, sex))
             match.study_uids.append(study_uid)
     return list(found.values())
+
+
+def prior_studies(sessions: sessionmaker[Session], scope: Scope, study_uid: str, limit: int = 200) -> list[JsonDataset]:
+    """The other studies of the patient of ``study_uid`` that ``scope`` may see, newest first (VW-2, VW-7).
+
+    The same patient is the study's own patient record (patient ID within its institution) and the records at
+    other institutions with the same resident ID card number (matched by keyed hash, never decrypted): so the
+    priors of a patient come from every hospital on the platform whose studies the caller may read.
+
+    Raises
+    ------
+    NotFound
+        ``study_uid`` does not exist or is not visible (the same answer for both).
+    """
+    with sessions() as session:
+        found = session.execute(select(Study.id, Study.patient_fk).where(Study.study_uid == study_uid,
+                                                                         visible_study(scope))).first()
+        if found is None:
+            raise NotFound("no such study")
+        current, patient_pk = found
+        card = session.execute(select(Patient.id_card_hash).where(Patient.id == patient_pk)).scalar_one()
+        same = or_(Patient.id == patient_pk, Patient.id_card_hash == card) if card else Patient.id == patient_pk
+        rows = session.execute(
+            select(Study, Patient).join(Patient, Study.patient_fk == Patient.id)
+            .where(same, visible_study(scope), Study.id != current)
+            .order_by(Study.study_date.desc(), Study.study_time.desc(), Study.id.desc()).limit(limit))
+        return [study_json(study, patient) for study, patient in rows]

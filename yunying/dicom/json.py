@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 from typing import Any
 
 from pydicom.datadict import tag_for_keyword
@@ -27,6 +29,8 @@ LEVEL_KEYWORDS: dict[str, tuple[str, ...]] = {
         "PerformedProcedureStepStartTime", "FrameOfReferenceUID", "OperatorsName",
     ),
 }
+
+_log = logging.getLogger(__name__)
 
 BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 BULK_THRESHOLD = 1024
@@ -67,9 +71,38 @@ def metadata_json(ds: Dataset, bulk_base_url: str) -> dict[str, Any]:
     shallow.set_original_encoding(*_encoding_of(ds))
     if "SpecificCharacterSet" in ds:
         shallow.SpecificCharacterSet = ds.SpecificCharacterSet
-    result: dict[str, Any] = shallow.to_json_dict(bulk_data_threshold=10**9, bulk_data_element_handler=None)
+    result = _json_per_element(shallow)
     result.update(bulk)
     return dict(sorted(result.items()))
+
+
+def _raw_bytes(value: Any) -> bytes | None:
+    """The element's value as it was encoded (text values joined by backslashes), when it can be had."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value).encode("utf-8")
+    return None
+
+
+def _json_per_element(shallow: Dataset) -> dict[str, Any]:
+    """``shallow.to_json_dict()``, one element at a time, so that one malformed element (a private tag whose
+    dictionary VR does not fit its value, e.g. GE's (0043,1080) as DS holding text) does not fail the whole
+    instance: it goes out as UN with its value's bytes (PS3.18 F.2.7), or is left out when they cannot be had."""
+    result: dict[str, Any] = {}
+    for elem in shallow:
+        key = tag_hex(elem.tag)
+        try:
+            result[key] = elem.to_json_dict(bulk_data_element_handler=None, bulk_data_threshold=10**9)
+        except (ValueError, TypeError, OverflowError, AttributeError, KeyError):
+            raw = _raw_bytes(elem.value)
+            if raw is not None:
+                result[key] = {"vr": "UN", "InlineBinary": base64.b64encode(raw).decode("ascii")}
+            else:
+                _log.warning("metadata: element %s left out (not representable in DICOM JSON)", key)
+    return result
 
 
 def _length(elem: Any) -> int:

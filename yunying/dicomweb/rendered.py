@@ -13,6 +13,7 @@ from yunying.auth.audit import record
 from yunying.compose import Archive
 from yunying.dicom.render import render_frame, thumbnail
 from yunying.dicomweb.common import negotiate
+from yunying.dicomweb.wado import route_name
 from yunying.errors import CannotDecode
 
 router = APIRouter(tags=["WADO-RS rendered"])
@@ -69,7 +70,10 @@ def _representative(archive: Archive, user: Principal, study: str, series: str |
 
 
 def _audited(request: Request, archive: Archive, user: CurrentUser, study: str, what: str) -> None:
-    record(archive.sessions, actor=user.username, action="view", subject=study, source=client_address(request), detail=what)
+    if not archive.audit_bursts.first_of_burst(user.username, study, route_name(request)):
+        return  # per-image reads: the first of a burst is recorded (yunying.auth.audit_bursts)
+    record(archive.sessions, actor=user.username, action="view", subject=study, source=client_address(request),
+           detail=f"{what}; repeats within {archive.settings.audit_burst_seconds:g} s not recorded")
 
 
 @router.get("/studies/{study}/series/{series}/instances/{instance}/rendered", operation_id="wado_instance_rendered",

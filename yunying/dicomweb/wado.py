@@ -31,9 +31,18 @@ _READ_AHEAD = 4
 FRAME_TYPES = sorted({OCTET, *(ts.media_type for ts in TRANSFER_SYNTAXES.values())})
 
 
-def _audit(request: Request, archive: Archive, user: CurrentUser, what: str, count: int, how: str) -> None:
+def route_name(request: Request) -> str:
+    """The route's handler name: per-image coalescing keys on the kind of request, not on the image."""
+    return str(getattr(request.scope.get("route"), "name", request.url.path))
+
+
+def _audit(request: Request, archive: Archive, user: CurrentUser, what: str, count: int, how: str,
+           per_image: bool = False) -> None:
+    if per_image and not archive.audit_bursts.first_of_burst(user.username, what, route_name(request)):
+        return  # the first request of this burst of image reads is recorded (yunying.auth.audit_bursts)
+    burst = f"; repeats within {archive.settings.audit_burst_seconds:g} s not recorded" if per_image else ""
     record(archive.sessions, actor=user.username, action="retrieve", subject=what, source=client_address(request),
-           detail=f"{count} instance(s) via {how}")
+           detail=f"{count} instance(s) via {how}{burst}")
 
 
 def _read_acceptable(archive: Archive, inst: StoredInstance, syntaxes: list[str]) -> tuple[bytes, str]:
@@ -164,7 +173,7 @@ def retrieve_frames(study: str, series: str, instance: str, frames: str, request
         part_type = TRANSFER_SYNTAXES[ts].media_type
         boundary = multipart.new_boundary()
         parts = [(f"{part_type}; transfer-syntax={ts}", frame) for frame in data]
-        _audit(request, archive, user, study, 1, "WADO-RS frames")
+        _audit(request, archive, user, study, 1, "WADO-RS frames", per_image=True)
         return Response(b"".join(multipart.encode_all(boundary, parts)),
                         media_type=multipart.related_content_type(part_type, boundary, ts))
     raise ProblemError(406, "Not Acceptable", f"frames are available as {OCTET} or as stored ({stored_type})")
@@ -189,6 +198,6 @@ def retrieve_bulkdata(study: str, series: str, instance: str, tag: str, request:
     else:
         raise ProblemError(404, "Not Found", "the instance has no such attribute")
     boundary = multipart.new_boundary()
-    _audit(request, archive, user, study, 1, "WADO-RS bulkdata")
+    _audit(request, archive, user, study, 1, "WADO-RS bulkdata", per_image=True)
     return Response(b"".join(multipart.encode_all(boundary, [(OCTET, value)])),
                     media_type=multipart.related_content_type(OCTET, boundary))

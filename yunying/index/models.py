@@ -338,3 +338,75 @@ class AuditChainHead(Base):
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hash: Mapped[str] = mapped_column(String(64), default="")
     algorithm: Mapped[str] = mapped_column(String(16), default="sha256")
+
+
+class AnnotationDocument(Base):
+    """One user's annotations of one study (VW-5): the viewer's measurements, text, drawings and key images.
+
+    Kept beside the study, never in it: the original instances are not modified; the user exports a
+    DICOM SR on demand. ``version`` rises with every write (optimistic concurrency: a write naming an
+    older version is refused). ``institution_fk`` is the author's institution at the time of writing.
+    """
+
+    __tablename__ = "annotation_document"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    study_fk: Mapped[int] = mapped_column(ForeignKey("study.id"))
+    user_fk: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    institution_fk: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), nullable=True)
+    payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)  # {"annotations": [...]}
+    key_images: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)  # [{"sop_instance_uid", "frame"}]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("uq_annotation_document_study_user", "study_fk", "user_fk", unique=True),)
+class Report(Base):
+    """A diagnostic report of one exam (RP, CF-1): the stable identity its versions share.
+
+    Found by ``institution_fk`` + ``accession_number`` (or ``study_uid`` when the sender has no
+    accession). ``study_fk`` is set once the exam's images are in the archive, which may be after
+    the report arrived (HL7 ORU before C-STORE). The text lives in :class:`ReportVersion` rows, which
+    are never changed; ``current_version`` names the one in force.
+    """
+
+    __tablename__ = "report"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    institution_fk: Mapped[int] = mapped_column(ForeignKey("institution.id"))
+    study_fk: Mapped[int | None] = mapped_column(ForeignKey("study.id"), nullable=True, index=True)
+    accession_number: Mapped[str] = mapped_column(String(64), default="")
+    study_uid: Mapped[str] = mapped_column(UID, default="")
+    patient_id: Mapped[str] = mapped_column(String(64), default="")  # the hospital's patient number (as on study)
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16))  # of the current version, for worklists
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_report_institution_accession", "institution_fk", "accession_number"),
+        Index("ix_report_institution_patient", "institution_fk", "patient_id"),
+        Index("ix_report_study_uid", "study_uid"),
+    )
+
+
+class ReportVersion(Base):
+    """One version of a report, immutable once written (every amendment is a new row)."""
+
+    __tablename__ = "report_version"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    report_fk: Mapped[int] = mapped_column(ForeignKey("report.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # preliminary | final | amended | cancelled
+    findings: Mapped[str] = mapped_column(Text, default="")
+    impression: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(200), default="")
+    verifier: Mapped[str] = mapped_column(String(200), default="")
+    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # the sender's time
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)  # when the archive stored it
+    source: Mapped[str] = mapped_column(String(16))  # hl7 | dicom-sr | dicom-pdf | api
+    source_ref: Mapped[str] = mapped_column(String(200), default="")  # HL7 control id, SOP Instance UID, user name
+    pdf_sop_uid: Mapped[str | None] = mapped_column(UID, nullable=True)  # Encapsulated PDF instance in the archive
+
+    __table_args__ = (Index("uq_report_version", "report_fk", "version", unique=True),)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from yunying.dicom.matching import Match, MatchKind, like_escape, parse_match, wildcard_to_like
 from yunying.index.access import Scope, visible_study
@@ -63,7 +63,10 @@ def _condition(name: str, key: Key, column: Any, match: Match) -> ColumnElement[
         return None
     if name == "ModalitiesInStudy":
         wanted = [v for v in match.values[0].split("\\") if v] if match.values else []
-        return exists().where(and_(Series.study_fk == Study.id, Series.modality.in_(wanted)))
+        # an alias: at series and instance level the outer query has its own Series row, which the
+        # subquery must not correlate with (that gave a 500 for /series?ModalitiesInStudy=CT)
+        other = aliased(Series)
+        return exists().where(and_(other.study_fk == Study.id, other.modality.in_(wanted)))
     if key.vr == "IS":
         try:
             return column == int(match.values[0])  # type: ignore[no-any-return]
