@@ -8,6 +8,7 @@ command -v Orthanc >/dev/null || need+=(orthanc orthanc-dicomweb orthanc-gdcm or
 command -v 7z >/dev/null || need+=(p7zip-full)
 command -v psql >/dev/null || need+=(postgresql postgresql-client)
 command -v chromium >/dev/null || need+=(chromium)  # browser tests (Playwright drives /usr/bin/chromium)
+command -v npm >/dev/null || need+=(nodejs npm)  # builds the web viewer (Vite)
 [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || need+=(fonts-wqy-microhei)  # Chinese glyphs in the browser
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

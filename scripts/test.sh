@@ -9,4 +9,4 @@ echo "== ruff";          .venv/bin/ruff check yunying tests bench
 echo "== mypy (strict)"; .venv/bin/mypy
 echo "== import contracts"; .venv/bin/lint-imports
 echo "== pytest"
-.venv/bin/pytest "$@"
+.venv/bin/pytest --durations=25 "$@"

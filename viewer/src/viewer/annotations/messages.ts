@@ -1,0 +1,36 @@
+import { registerMessages } from '../../i18n';
+
+registerMessages({
+  'zh-CN': {
+    'annot.arrow': '箭头', 'annot.arrow.title': '画箭头并输入文字', 'annot.text': '文字', 'annot.text.title': '在一点上写文字',
+    'annot.freehand': '手绘', 'annot.freehand.title': '手绘轮廓', 'annot.eraser': '橡皮', 'annot.eraser.title': '点击标注将其删除',
+    'annot.deleteSelected': '删除所选', 'annot.deleteSelected.title': '删除选中的标注 (Delete)',
+    'annot.keyImage': '关键图像', 'annot.keyImage.title': '把当前图像标为关键图像（X，再按取消）',
+    'annot.exportSr': '导出 SR', 'annot.exportSr.title': '下载标注与关键图像的 DICOM 结构化报告',
+    'annot.panel': '标注与关键图像', 'annot.keyImages': '关键图像', 'annot.annotations': '标注',
+    'annot.none': '无', 'annot.image': '图像 {index}', 'annot.series': '序列 {number}',
+    'annot.dialog.title': '标注文字', 'annot.dialog.ok': '确定', 'annot.dialog.cancel': '取消',
+    'annot.saved': '标注已保存', 'annot.saveFailed': '标注保存失败：{detail}', 'annot.loadFailed': '标注加载失败：{detail}',
+    'annot.conflict': '标注已在另一窗口中修改；已用本窗口的内容覆盖。', 'annot.exportFailed': 'SR 导出失败：{detail}',
+    'annot.noImage': '当前视口没有图像。',
+    'annot.tool.Length': '长度', 'annot.tool.ArrowAnnotate': '箭头', 'annot.tool.Label': '文字',
+    'annot.tool.PlanarFreehandROI': '手绘', 'annot.tool.other': '{tool}',
+  },
+  en: {
+    'annot.arrow': 'Arrow', 'annot.arrow.title': 'Draw an arrow with a text', 'annot.text': 'Text', 'annot.text.title': 'Write a text at a point',
+    'annot.freehand': 'Freehand', 'annot.freehand.title': 'Draw a freehand contour', 'annot.eraser': 'Eraser',
+    'annot.eraser.title': 'Click an annotation to delete it',
+    'annot.deleteSelected': 'Delete selected', 'annot.deleteSelected.title': 'Delete the selected annotations (Delete)',
+    'annot.keyImage': 'Key image', 'annot.keyImage.title': 'Mark the current image as a key image (X; again: unmark)',
+    'annot.exportSr': 'Export SR', 'annot.exportSr.title': 'Download the annotations and key images as a DICOM structured report',
+    'annot.panel': 'Annotations and key images', 'annot.keyImages': 'Key images', 'annot.annotations': 'Annotations',
+    'annot.none': 'None', 'annot.image': 'Image {index}', 'annot.series': 'Series {number}',
+    'annot.dialog.title': 'Annotation text', 'annot.dialog.ok': 'OK', 'annot.dialog.cancel': 'Cancel',
+    'annot.saved': 'Annotations saved', 'annot.saveFailed': 'The annotations could not be saved: {detail}',
+    'annot.loadFailed': 'The annotations could not be loaded: {detail}',
+    'annot.conflict': 'The annotations were changed in another window; this window\'s version was saved over them.',
+    'annot.exportFailed': 'The SR export failed: {detail}', 'annot.noImage': 'The viewport shows no image.',
+    'annot.tool.Length': 'Length', 'annot.tool.ArrowAnnotate': 'Arrow', 'annot.tool.Label': 'Text',
+    'annot.tool.PlanarFreehandROI': 'Freehand', 'annot.tool.other': '{tool}',
+  },
+});

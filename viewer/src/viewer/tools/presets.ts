@@ -1,0 +1,106 @@
+// Window presets per modality (CT: lung, mediastinum, bone, brain, abdomen, soft tissue, liver) plus the
+// image's own window; chosen from a menu or with the number keys 1–9 (1 is always the image default).
+
+import { metaData, utilities as coreUtilities } from '@cornerstonejs/core';
+import type { Types } from '@cornerstonejs/core';
+import { clear, el } from '../../dom';
+import { t } from '../../i18n';
+import type { Feature, ViewerContext } from '../context';
+import './messages';
+
+export interface WindowPreset {
+  key: string;
+  /** null: the window stored in the image (or computed by Cornerstone when there is none) */
+  width: number | null;
+  center: number | null;
+}
+
+const DEFAULT: WindowPreset = { key: 'default', width: null, center: null };
+
+export const PRESETS: Record<string, WindowPreset[]> = {
+  CT: [
+    DEFAULT,
+    { key: 'lung', width: 1500, center: -600 },
+    { key: 'mediastinum', width: 350, center: 50 },
+    { key: 'bone', width: 2000, center: 500 },
+    { key: 'brain', width: 80, center: 40 },
+    { key: 'abdomen', width: 400, center: 50 },
+    { key: 'softTissue', width: 400, center: 40 },
+    { key: 'liver', width: 150, center: 30 },
+  ],
+};
+
+export function presetsFor(modality: string | undefined): WindowPreset[] {
+  return PRESETS[modality ?? ''] ?? [DEFAULT];
+}
+
+function firstNumber(value: number | number[] | undefined): number | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return typeof first === 'number' && Number.isFinite(first) ? first : undefined;
+}
+
+export function applyPreset(viewport: Types.IStackViewport, preset: WindowPreset): void {
+  let { width, center } = preset;
+  if (width === null || center === null) {
+    const voi = metaData.get('voiLutModule', viewport.getCurrentImageId()) as
+      { windowWidth?: number | number[]; windowCenter?: number | number[] } | undefined;
+    width = firstNumber(voi?.windowWidth) ?? null;
+    center = firstNumber(voi?.windowCenter) ?? null;
+  }
+  if (width === null || center === null) {
+    // no window in the image: Cornerstone's own default range
+    const { invert, colormap } = viewport.getProperties();
+    viewport.resetProperties();
+    viewport.setProperties({ invert, colormap });
+  } else {
+    viewport.setProperties({ voiRange: coreUtilities.windowLevel.toLowHighRange(width, center) });
+  }
+  viewport.render();
+}
+
+export function presetLabel(preset: WindowPreset, index: number): string {
+  const name = t(`preset.${preset.key}`);
+  const values = preset.width === null ? '' : ` (${preset.width}/${preset.center})`;
+  return `${index + 1} ${name}${values}`;
+}
+
+export const presetsFeature: Feature = {
+  id: 'window-presets',
+  install(ctx: ViewerContext) {
+    const menu = el('div', { class: 'yy-menu yy-preset-menu', role: 'menu', hidden: true });
+    const modality = () => ctx.activeSlot()?.series?.modality;
+    const choose = (index: number) => {
+      const viewport = ctx.stackViewport();
+      const preset = presetsFor(modality())[index];
+      if (!viewport || !preset) return;
+      applyPreset(viewport, preset);
+      menu.hidden = true;
+    };
+    const fill = () => {
+      clear(menu);
+      presetsFor(modality()).forEach((preset, index) => {
+        const item = el('button', { type: 'button', role: 'menuitem', class: 'yy-menu-item', 'data-preset': preset.key },
+          presetLabel(preset, index));
+        item.addEventListener('click', () => choose(index));
+        menu.append(item);
+      });
+    };
+    const button = ctx.addButton({
+      id: 'view-presets', label: 'view.presets', title: 'view.presets.title', group: 'group.view',
+      onClick: () => { fill(); menu.hidden = !menu.hidden; },
+    });
+    button.parentElement!.classList.add('yy-has-menu');
+    button.after(menu);
+    document.addEventListener('pointerdown', (event) => {
+      if (!menu.hidden && !menu.contains(event.target as Node) && event.target !== button) menu.hidden = true;
+    });
+    document.addEventListener('keydown', (event) => {
+      const target = event.target as HTMLElement;
+      if (target.closest('input, textarea, select') || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (/^[1-9]$/.test(event.key)) {
+        event.preventDefault();
+        choose(Number(event.key) - 1);
+      }
+    });
+  },
+};
