@@ -60,3 +60,27 @@ def test_repeated_delivery_and_immutable_versions(archive: Archive) -> None:
     with pytest.raises(service.ReportConflict):
         service.receive(archive.sessions, ReportInput(own, Status.PRELIMINARY, Source.HL7, accession_number="ACC-2",
                                                       source_ref="c3"))
+
+
+def test_final_listeners_run_once_the_report_is_final_and_linked(archive: Archive, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cloud film starts from here: a preliminary report or one without images calls no listener."""
+    from yunying.reports import events
+
+    seen: list[tuple[int, str]] = []
+    monkeypatch.setattr(events, "ON_FINAL", [lambda session, report: seen.append((report.id, report.status))])
+    own = default_institution(archive)
+    early = service.receive(archive.sessions, ReportInput(own, Status.FINAL, Source.HL7, accession_number="ACC-E",
+                                                          source_ref="e1"))
+    assert seen == []  # final, but its images are not here yet
+    study = make_study(tmp_path / "s", 1, accession="ACC-E")
+    assert archive.ingest.store_instance(study.files[0].read_bytes(), origin="test", institution_id=own).ok
+    assert seen == [(early.id, "final")]  # linked by the study's arrival
+    other = make_study(tmp_path / "t", 1, accession="ACC-P")
+    assert archive.ingest.store_instance(other.files[0].read_bytes(), origin="test", institution_id=own).ok
+    late = service.receive(archive.sessions, ReportInput(own, Status.PRELIMINARY, Source.HL7,
+                                                         accession_number="ACC-P", source_ref="p1"))
+    assert seen == [(early.id, "final")]
+    service.receive(archive.sessions, ReportInput(own, Status.FINAL, Source.HL7, accession_number="ACC-P",
+                                                  source_ref="p2"))
+    assert seen[-1] == (late.id, "final")

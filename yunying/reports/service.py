@@ -22,6 +22,7 @@ from yunying.errors import NotFound, YunyingError
 from yunying.index.access import Scope, visible_study
 from yunying.index.db import write_session
 from yunying.index.models import Report, ReportVersion, Study, utcnow
+from yunying.reports import events
 
 
 class Status(StrEnum):
@@ -173,6 +174,7 @@ def _new_report(session: Session, data: ReportInput) -> Report:
     session.add(report)
     session.flush()
     _add_version(session, report, replace(data, status=status), 1)
+    events.report_changed(session, report)
     return report
 
 
@@ -188,6 +190,7 @@ def _append(session: Session, report: Report, data: ReportInput) -> None:
         if study is not None:
             report.study_fk, report.study_uid = study.id, study.study_uid
     _add_version(session, report, replace(data, status=status), report.current_version)
+    events.report_changed(session, report)
 
 
 def receive(sessions: sessionmaker[Session], data: ReportInput) -> ReportView:
@@ -260,6 +263,7 @@ def link_study(sessions: sessionmaker[Session], study_uid: str) -> int:
         rows = session.execute(select(Report).where(Report.id.in_(pending)).with_for_update()).scalars().all()
         for report in rows:
             report.study_fk, report.study_uid = study.id, study_uid
+            events.report_changed(session, report)
         session.commit()
         return len(rows)
 
