@@ -48,12 +48,16 @@ def _fill(path: str, tenant: Tenant, server: ServerProcess) -> str:
     return server.url + path
 
 
+_HTTP = httpx.Client(timeout=60)  # keep-alive: a few thousand requests, not a few thousand TCP handshakes
+
+
 def _request(method: str, url: str, headers: dict[str, str], body: tuple[bytes, str] | None) -> httpx.Response:
     extra = dict(headers)
     content = None
     if body is not None:
         content, extra["Content-Type"] = body
-    return httpx.request(method, url, headers=extra, content=content, timeout=60)
+    _HTTP.cookies.clear()  # each caller on its own: no session cookie carried from one caller to the next
+    return _HTTP.request(method, url, headers=extra, content=content)
 
 
 def _body_for(operation: str, tmp: Any) -> tuple[bytes, str] | None:
