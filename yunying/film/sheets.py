@@ -79,8 +79,14 @@ def _has_glyphs(font: Font, text: str) -> bool:
     """Whether ``font`` draws ``text`` with real glyphs (not the 'missing glyph' box)."""
     if not isinstance(font, ImageFont.FreeTypeFont):
         return text.isascii()
-    missing = font.getmask("\U0010fffd").tobytes()
-    return all(ch.isspace() or font.getmask(ch).tobytes() != missing for ch in text)
+    missing = _glyph(font, "\U0010fffd")
+    return all(ch.isspace() or _glyph(font, ch) != missing for ch in text)
+
+
+def _glyph(font: ImageFont.FreeTypeFont, ch: str) -> bytes:
+    canvas = Image.new("L", (round(font.size * 2), round(font.size * 2)), 0)
+    ImageDraw.Draw(canvas).text((0, 0), ch, font=font, fill=255)
+    return canvas.tobytes()
 
 
 def person_name(value: str, font: Font) -> str:
