@@ -7,7 +7,8 @@
    KOS, presentation states, SEG, RT dose …) are left out.
 3. If more images remain than ``max_sheets`` sheets of the largest layout hold, the key images are kept
    and the rest of the room is shared among the series in proportion to their size (largest remainder,
-   at least one each while room lasts); each series is then evenly subsampled, first and last kept.
+   then one for a series left without any, taken from the largest share); each series is then evenly
+   subsampled, first and last kept.
 """
 
 from __future__ import annotations
@@ -175,27 +176,25 @@ def spread(total: int, count: int) -> list[int]:
 
 
 def share(sizes: list[int], room: int) -> list[int]:
-    """How many images each series keeps when ``room`` is less than their sum (largest remainder method)."""
+    """How many images each series keeps when ``room`` is less than their sum: in proportion to the series'
+    sizes (largest remainder), then at least one for every series while there is a series with more to give."""
     total = sum(sizes)
     if total <= room:
         return list(sizes)
     quotas = [room * size / total for size in sizes]
     counts = [min(size, math.floor(q)) for size, q in zip(sizes, quotas, strict=True)]
-    for i, size in enumerate(sizes):  # at least one image of every series while there is room
-        if counts[i] == 0 and size > 0 and sum(counts) < room:
-            counts[i] = 1
-    order = sorted(range(len(sizes)), key=lambda i: (-(quotas[i] - math.floor(quotas[i])), i))
+    by_remainder = sorted(range(len(sizes)), key=lambda i: (-(quotas[i] - math.floor(quotas[i])), i))
     while sum(counts) < room:
-        grew = False
-        for i in order:
-            if sum(counts) < room and counts[i] < sizes[i]:
-                counts[i] += 1
-                grew = True
-        if not grew:
-            break
-    while sum(counts) > room:  # the minimum of one each overshot: take from the largest
-        largest = max(range(len(counts)), key=lambda i: counts[i])
-        counts[largest] -= 1
+        grew = [i for i in by_remainder if counts[i] < sizes[i]][: room - sum(counts)]
+        for i in grew:
+            counts[i] += 1
+    for i, size in enumerate(sizes):
+        if counts[i] == 0 and size > 0:
+            largest = max(range(len(counts)), key=lambda j: counts[j])
+            if counts[largest] <= 1:
+                break
+            counts[largest] -= 1
+            counts[i] = 1
     return counts
 
 
