@@ -1,4 +1,4 @@
-"""``yunying`` command line: serve, migrate, load, fsck, user, token."""
+"""``yunying`` command line: serve, worker, migrate, load, fsck, user, token."""
 
 from __future__ import annotations
 
@@ -249,7 +249,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from yunying.api.app import create_app
-    from yunying.compose import build_archive
+    from yunying.compose import build_archive, start_job_workers, stop_job_workers
     from yunying.dimse.server import start_dimse
     from yunying.index.migrate import upgrade
     from yunying.logging import configure_logging
@@ -276,6 +276,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _demo_peer(archive)
     dimse = None if args.no_dimse else start_dimse(archive)
     hl7 = None if args.no_dimse else _start_hl7(archive, demo=args.demo)
+    jobs = start_job_workers(archive)  # film sheets and other background work (0 with YUNYING_JOB_WORKERS=0)
     url = settings.effective_public_url
     _out(f"Yunying archive is up: web {url}/  viewer {url}/viewer  DICOMweb {url}/dicom-web  API docs {url}/docs")
     if dimse is not None:
@@ -287,7 +288,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         _out(f"login: {ADMIN} (password in {settings.data_dir / 'admin-password.txt'} or set with `yunying user passwd admin`)")
     if settings.workers > 1:
-        return _serve_workers(settings, archive, dimse)
+        try:
+            return _serve_workers(settings, archive, dimse)
+        finally:
+            stop_job_workers(jobs)
     config = uvicorn.Config(create_app(archive), host=settings.http_host, port=settings.http_port,
                             log_level="warning", access_log=False, timeout_graceful_shutdown=5, **_tls(settings))
     server = uvicorn.Server(config)
@@ -298,11 +302,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         server.run()
     finally:
+        stop_job_workers(jobs)
         if hl7 is not None:
             hl7.stop()
         if dimse is not None:
             with contextlib.suppress(ValueError):  # pynetdicom may have forgotten the server already
                 dimse.shutdown()
+        archive.close()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run background jobs only (film sheets, …): for a separate process or node; several may run at once."""
+    from yunying.compose import build_archive, start_job_workers, stop_job_workers
+    from yunying.logging import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+    archive = build_archive(settings)
+    count = args.threads if args.threads is not None else max(settings.job_workers, 1)
+    stopping = {"now": False}
+
+    def _terminate(*_: Any) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    workers = start_job_workers(archive, count)
+    _out(f"job worker: {count} thread(s)")
+    try:
+        while not stopping["now"]:
+            time.sleep(0.5)
+    finally:
+        stop_job_workers(workers)
         archive.close()
     return 0
 
@@ -433,6 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="processes for HTTP and DICOM (default 1; e.g. the number of cores)")
     serve.set_defaults(func=cmd_serve)
 
+    worker = sub.add_parser("worker", help="run background jobs (film sheets, …) without serving")
+    common(worker)
+    worker.add_argument("--threads", type=int, help="worker threads (default: YUNYING_JOB_WORKERS, at least 1)")
+    worker.set_defaults(func=cmd_worker)
+
     migrate = sub.add_parser("migrate", help="create or upgrade the index schema")
     common(migrate)
     migrate.set_defaults(func=cmd_migrate)
@@ -516,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from yunying.logging import configure_logging
 
-    configure_logging("WARNING" if args.command not in ("serve", "gateway") else "INFO")
+    configure_logging("WARNING" if args.command not in ("serve", "gateway", "worker") else "INFO")
     result: int = args.func(args)
     return result
 

@@ -13,7 +13,10 @@ from yunying.archive.retrieve import RetrieveService
 from yunying.auth.audit import configure as configure_audit
 from yunying.auth.audit_bursts import AuditBursts
 from yunying.auth.fieldcrypt import FieldCipher
+from yunying.film.service import FILM, FilmComposer, FilmConfig, FilmOnFinal, FilmOnNewImages
 from yunying.index.db import make_engine, make_sessionmaker
+from yunying.jobs.worker import Handler, Worker, start_workers
+from yunying.reports import events
 from yunying.reports.dicom import ReportHook
 from yunying.settings import BlobBackend, Settings
 from yunying.storage.base import BlobStore
@@ -44,6 +47,7 @@ class Archive:
     retrieve: RetrieveService
     fields: FieldCipher | None = None  # sensitive patient fields (None: not stored)
     audit_bursts: AuditBursts = field(default_factory=lambda: AuditBursts(0))  # per-image audit coalescing
+    film: FilmConfig = field(default_factory=FilmConfig)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -59,5 +63,26 @@ def build_archive(settings: Settings) -> Archive:
     policy = IngestPolicy(settings.duplicate_policy, settings.compression_at_rest, settings.max_instance_bytes)
     ingest = Ingest(sessions, blobs, policy, fields)
     ingest.after_store.append(ReportHook(sessions))  # SR / PDF → reports; reports waiting for their study
+    film = FilmConfig.from_settings(settings)
+    events.listen(FilmOnFinal(film))  # a final report queues the exam's film
+    ingest.after_store.append(FilmOnNewImages(sessions, film))  # new images of a reported exam: a new film
     return Archive(settings, engine, sessions, blobs, ingest, QueryService(sessions), RetrieveService(sessions, blobs),
-                   fields, AuditBursts(settings.audit_burst_seconds))
+                   fields, AuditBursts(settings.audit_burst_seconds), film)
+
+
+def job_handlers(archive: Archive) -> dict[str, Handler]:
+    """THE job handler table (yunying.jobs): job kind → the function that does it."""
+    return {FILM: FilmComposer(archive.sessions, archive.blobs, archive.film)}
+
+
+def start_job_workers(archive: Archive, count: int | None = None) -> list[Worker]:
+    """Start ``count`` (default ``job_workers``) worker threads running :func:`job_handlers`."""
+    settings = archive.settings
+    return start_workers(archive.sessions, job_handlers(archive), settings.job_workers if count is None else count,
+                         poll_seconds=settings.job_poll_seconds, lease_seconds=settings.job_lease_seconds)
+
+
+def stop_job_workers(workers: list[Worker], timeout: float = 5.0) -> None:
+    """Stop claiming; give each job in hand ``timeout`` seconds (an unfinished one runs again after its lease)."""
+    for worker in workers:
+        worker.stop(timeout)

@@ -96,6 +96,21 @@ class Settings(BaseSettings):
     public_rate_per_minute: int = Field(default=60, ge=1)  # per client address, for public endpoints
     max_json_bytes: int = Field(default=1024 * 1024, ge=1024)  # JSON and form bodies; larger → 413
 
+    # Background jobs (yunying.jobs; docs/operate.md): worker threads in `yunying serve` (0: none, run
+    # `yunying worker` instead), how often an idle worker looks for work, how long a claimed job is
+    # reserved before another worker may take it over (renewed while it runs), attempts before "failed".
+    job_workers: int = Field(default=1, ge=0, le=64)
+    job_poll_seconds: float = Field(default=1.0, gt=0)
+    job_lease_seconds: float = Field(default=300.0, ge=5)
+    job_max_attempts: int = Field(default=5, ge=1)
+    # Electronic film sheets (yunying.film; docs/cloudfilm.md "Films"): at most this many sheets per exam
+    # (larger series are evenly subsampled), printed at this resolution on 14x17 inch sheets, composed this
+    # long after the last new image of an exam that has a final report (a burst of images: one film).
+    film_max_sheets: int = Field(default=6, ge=1, le=50)
+    film_dpi: int = Field(default=150, ge=50, le=600)
+    film_settle_seconds: float = Field(default=30.0, ge=0)
+    film_font: str = ""  # a TrueType/TTC font with CJK glyphs; empty: the first of yunying.film.layout.FONTS found
+
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=64)  # processes for HTTP and DIMSE (SO_REUSEPORT)
 

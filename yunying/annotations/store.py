@@ -162,3 +162,20 @@ def institution_name(sessions: sessionmaker[Session], institution_id: int | None
         return None
     with sessions() as session:
         return session.scalar(select(Institution.name).where(Institution.id == institution_id))
+
+
+def study_key_images(session: Session, study_fk: int) -> list[KeyImage]:
+    """Key images of a study marked by any user (for its film): documents oldest first, each in its own order.
+
+    Only for the platform's own paths (film composition); requests read their own document with :func:`get`.
+    """
+    rows = session.scalars(select(AnnotationDocument).where(AnnotationDocument.study_fk == study_fk)
+                           .order_by(AnnotationDocument.created_at, AnnotationDocument.id))
+    seen: set[tuple[str, int | None]] = set()
+    keys: list[KeyImage] = []
+    for row in rows:
+        for key in _document("", row).key_images:
+            if (key.sop_instance_uid, key.frame) not in seen:
+                seen.add((key.sop_instance_uid, key.frame))
+                keys.append(key)
+    return keys

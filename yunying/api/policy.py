@@ -59,6 +59,11 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     "reports_list": P.STUDY_READ,
     "reports_history": P.STUDY_READ,
     "reports_pdf": P.STUDY_READ,
+    # film sheets (yunying.api.routes.films): read by anyone who may read the study; new ones queued by staff
+    "films_list": P.STUDY_READ,
+    "films_png": P.STUDY_READ,
+    "films_pdf": P.STUDY_READ,
+    "films_compose": P.STUDY_READ,
     # gateways
     "gateway_heartbeat": P.GATEWAY_REPORT,
     "gateways_list": P.GATEWAY_VIEW,

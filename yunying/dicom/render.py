@@ -28,7 +28,7 @@ from pydicom.pixels.processing import (
 from yunying.dicom.frames import decode_frame, frame_count, pixel_keyword
 from yunying.errors import CannotDecode, NotAcceptable, NotFound
 
-__all__ = ["render_frame", "thumbnail", "window_for"]
+__all__ = ["render_frame", "render_pixels", "thumbnail", "window_for"]
 
 Window = tuple[float, float] | tuple[float, float, str]
 
@@ -369,3 +369,9 @@ def thumbnail(ds: Dataset, *, media_type: str = "image/jpeg", size: int = 128) -
     if image.width > size or image.height > size:
         image = image.resize(_fit(image.size, (size, size)), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return _encode(image, fmt, 85)
+
+
+def render_pixels(ds: Dataset, frame: int = 1, window: Window | None = None) -> npt.NDArray[np.uint8]:
+    """The 8-bit pixels :func:`render_frame` encodes (before any resizing): ``(rows, columns)`` greyscale
+    or ``(rows, columns, 3)`` RGB. Same pipeline, same errors; for callers that compose images (film sheets)."""
+    return _rendered_array(ds, frame, window)

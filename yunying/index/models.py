@@ -410,3 +410,62 @@ class ReportVersion(Base):
     pdf_sop_uid: Mapped[str | None] = mapped_column(UID, nullable=True)  # Encapsulated PDF instance in the archive
 
     __table_args__ = (Index("uq_report_version", "report_fk", "version", unique=True),)
+
+
+class Job(Base):
+    """One unit of background work (``yunying.jobs``): film sheets, downloads, messages.
+
+    ``state`` moves queued → running → done, or back to queued with a later ``run_after`` after a
+    failure (until ``max_attempts``), then failed. A running job whose ``locked_until`` has passed
+    (its worker died) is claimed again. ``dedupe_key`` merges repeated requests while one is queued.
+    """
+
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    locked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_job_state_run_after", "state", "run_after"),
+        Index("ix_job_kind_dedupe_key", "kind", "dedupe_key"),
+    )
+
+
+class FilmSheet(Base):
+    """One sheet of a study's electronic film (CF-1, CF-5, CF-12): a PNG in the blob store, plus the set's PDF.
+
+    A study has one current set (one ``version``: the id of the job that composed it); a new set
+    replaces the old one in one transaction and the old blobs are deleted after the commit.
+    """
+
+    __tablename__ = "film_sheet"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    study_fk: Mapped[int] = mapped_column(ForeignKey("study.id"))
+    version: Mapped[int] = mapped_column(BigInteger)
+    n: Mapped[int] = mapped_column(Integer)  # 1-based
+    n_sheets: Mapped[int] = mapped_column(Integer)
+    blob_key: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    pdf_key: Mapped[str] = mapped_column(String(200))  # the whole set as one PDF (same on every sheet of a version)
+    pdf_size: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    layout: Mapped[str] = mapped_column(String(8))  # "4x5": columns x rows
+    window: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)  # {"center", "width"} of the first cell
+    images: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)  # cells in reading order
+    header: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)  # the text printed at the top
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("uq_film_sheet_study_version_n", "study_fk", "version", "n", unique=True),)
