@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     public_rate_per_minute: int = Field(default=60, ge=1)  # per client address, for public endpoints
     max_json_bytes: int = Field(default=1024 * 1024, ge=1024)  # JSON and form bodies; larger → 413
 
+    # Downloads and de-identification (docs/cloudfilm.md §6, docs/security.md)
+    download_part_bytes: int = Field(default=500 * 1024**2, ge=64 * 1024)  # each ZIP part at most this big
+    download_valid_hours: int = Field(default=72, ge=1)  # then the parts are deleted
+    deid_key: str = ""  # hex, >= 32 bytes: key of UID replacement for anonymous shares; empty: one kept in the blob store
+
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=64)  # processes for HTTP and DIMSE (SO_REUSEPORT)
 
