@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pyzipper
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pydicom.fileset import FileSet
 
 # No 0/O/o, 1/l/I: read aloud or typed from a phone without doubt. 12 characters ≈ 69 bits.
@@ -84,7 +85,7 @@ def write_part(files: list[Staged], target: Path, password: str, workdir: Path) 
     by_uid: dict[str, Path] = {}
     for f in files:
         header = dcmread(f.path, stop_before_pixels=True)
-        fileset.add(header)
+        fileset.add(_record_ready(header))
         by_uid[str(header.SOPInstanceUID)] = f.path
     layout = workdir / f"fileset-{target.stem}"
     fileset.write(layout)
@@ -98,6 +99,19 @@ def write_part(files: list[Staged], target: Path, password: str, workdir: Path) 
             archive.write(by_uid[str(instance.SOPInstanceUID)], instance.FileID.replace(os.sep, "/"))
     shutil.rmtree(layout)
     return target.stat().st_size
+
+
+# Type 1 keys of the DICOMDIR records (PS3.3 F.5) that de-identified (or sloppy) instances may lack; the
+# record gets a placeholder, the file itself is packed unchanged.
+_RECORD_PLACEHOLDERS = {"PatientID": "UNKNOWN", "StudyDate": "19000101", "StudyTime": "000000", "StudyID": "1", "SeriesNumber": 0,
+                        "InstanceNumber": 0, "Modality": "OT"}
+
+
+def _record_ready(header: Dataset) -> Dataset:
+    for keyword, placeholder in _RECORD_PLACEHOLDERS.items():
+        if header.get(keyword) in (None, ""):
+            setattr(header, keyword, placeholder)
+    return header
 
 
 def build_parts(files: list[Staged], limit: int, password: str, workdir: Path) -> Iterator[Part]:

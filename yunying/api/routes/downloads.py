@@ -28,8 +28,9 @@ from yunying.exports.service import DownloadService, DownloadView, Expired, owne
 router = APIRouter(tags=["downloads"], route_class=JsonApiRoute)
 UID = Annotated[str, Path(pattern=r"^[0-9.]{1,64}$", description="StudyInstanceUID")]
 DownloadId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
-_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "no such study or download, or not yours", "content": {PROBLEM: {}}},
-           410: {"description": "the download has expired", "content": {PROBLEM: {}}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such study or download, or not yours", "content": {PROBLEM: {}}},
+    410: {"description": "the download has expired", "content": {PROBLEM: {}}}}
 
 
 class PartPublic(BaseModel):
@@ -88,11 +89,12 @@ def create_download(study: UID, request: Request, archive: ArchiveDep, user: Cur
 
 @router.get("/api/downloads/{download}", operation_id="downloads_get", summary="A download: state, validity, parts",
             response_model=DownloadPublic, responses=_ERRORS)
-def get_download(download: DownloadId, archive: ArchiveDep, user: CurrentUser) -> DownloadPublic:
+def get_download(download: DownloadId, request: Request, archive: ArchiveDep, user: CurrentUser) -> DownloadPublic:
     try:
         view = service(archive).get(download, owner_key(user))
     except Expired as exc:
         raise ProblemError(410, "Gone", str(exc)) from exc
+    _audit(request, archive, user, view.study_uid, f"download {download}: status ({view.state})")
     return DownloadPublic(**_public(view))
 
 
