@@ -111,6 +111,20 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     return 1 if damaged else 0
 
 
+def cmd_downloads_purge(args: argparse.Namespace) -> int:
+    """Delete the parts of expired downloads (also done whenever a download is made)."""
+    from yunying.api.routes.downloads import service
+    from yunying.compose import build_archive
+
+    archive = build_archive(_settings(args))
+    try:
+        purged = service(archive).purge()
+    finally:
+        archive.close()
+    _out(f"purged {purged} expired download(s)")
+    return 0
+
+
 def _institution(archive: Any, code: str) -> int:
     from yunying.auth.credentials import institution_id
 
@@ -539,6 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
     grant.add_argument("--reason")
     grant.add_argument("--id", dest="grant_id", type=int)
     grant.set_defaults(func=cmd_grant)
+
+    downloads = sub.add_parser("downloads", help="study downloads (encrypted ZIP parts)")
+    downloads_sub = downloads.add_subparsers(dest="downloads_command", required=True)
+    purge = downloads_sub.add_parser("purge", help="delete the parts of expired downloads (run periodically, e.g. hourly)")
+    purge.add_argument("--data-dir", dest="data_dir", type=Path)
+    purge.set_defaults(func=cmd_downloads_purge)
 
     from yunying.gateway.commands import add_parser as add_gateway_parser
 

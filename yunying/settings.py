@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     film_dpi: int = Field(default=150, ge=50, le=600)
     film_settle_seconds: float = Field(default=30.0, ge=0)
     film_font: str = ""  # a TrueType/TTC font with CJK glyphs; empty: the first of yunying.film.layout.FONTS found
+    # Downloads and de-identification (docs/cloudfilm.md §6, docs/security.md)
+    download_part_bytes: int = Field(default=500 * 1024**2, ge=64 * 1024)  # each ZIP part at most this big
+    download_valid_hours: int = Field(default=72, ge=1)  # then the parts are deleted
+    deid_key: str = ""  # hex, >= 32 bytes: key of UID replacement for anonymous shares; empty: one kept in the blob store
 
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=64)  # processes for HTTP and DIMSE (SO_REUSEPORT)

@@ -70,12 +70,17 @@ def test_every_patient_data_route_and_dimse_service_is_audited(
     pdf_instance(tmp_path / "report.dcm", str(first.AccessionNumber), a.study.study_uid, str(first.PatientID))
     assert stow(server, a.headers(Role.TECHNICIAN), [tmp_path / "report.dcm"]).status_code == 200
     _wait_for_film(server, a)  # the final (PDF) report queues the study's film, so the film routes have sheets
+    made = httpx.post(f"{server.url}/api/studies/{a.study.study_uid}/downloads", headers=a.headers(Role.RADIOLOGIST),
+                      timeout=120)
+    assert made.status_code == 202, made.text  # so the download routes ({download} below) have one to show
     for operation, method, path in patient_routes:
         before = _last_id(server)
         kwargs: dict[str, Any] = {"headers": a.headers(Role.RADIOLOGIST), "timeout": 60}
-        url = _fill(path, a, server)
+        url = _fill(path, a, server).replace("/api/downloads/1", f"/api/downloads/{made.json()['id']}")
         expected_subject = a.study.study_uid
-        if method == "POST" and operation != "films_compose":  # STOW: a new study
+        if operation in ("downloads_create", "films_compose"):  # act on the stored study: no body
+            pass
+        elif method == "POST":  # STOW: a new study
             new = make_study(tmp_path / operation, 1, accession="AUDIT")
             body = (f"--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n".encode() + new.files[0].read_bytes()
                     + f"\r\n--{BOUNDARY}--\r\n".encode())

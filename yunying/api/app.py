@@ -8,7 +8,7 @@ from yunying import __version__
 from yunying.api import problems, security
 from yunying.api.deps import authorize
 from yunying.api.routes import annotations as annotation_routes
-from yunying.api.routes import audit, films, gateways, health, home, priors, reports, session
+from yunying.api.routes import audit, downloads, films, gateways, health, home, priors, reports, session
 from yunying.compose import Archive
 from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
 from yunying.web import pages, viewer
@@ -38,6 +38,7 @@ def create_app(archive: Archive) -> FastAPI:
     app.include_router(annotation_routes.router)
     app.include_router(priors.router)
     app.include_router(films.router)
+    app.include_router(downloads.router)
     app.include_router(dicomweb_router())
     app.include_router(wado_uri_router())
     app.include_router(pages.router)  # the web pages (/ui/…)

@@ -106,6 +106,10 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     # the web viewer (yunying.web.viewer): the page needs study access; its code is public
     "viewer_page": P.STUDY_READ,
     "study_priors": P.STUDY_READ,
+    # downloads (yunying.api.routes.downloads): the study in scope to make one; the parts only to their maker
+    "downloads_create": P.STUDY_READ,
+    "downloads_get": P.STUDY_READ,
+    "downloads_part": P.STUDY_READ,
     "viewer_asset": PUBLIC,
 }
 

@@ -8,12 +8,12 @@ from fastapi.responses import Response
 from yunying.api.deps import ArchiveDep, CurrentUser, client_address
 from yunying.api.problems import ProblemError
 from yunying.archive.retrieve import StoredInstance
-from yunying.auth.access import Principal, scope_of
+from yunying.auth.access import Principal
 from yunying.auth.audit import record
 from yunying.compose import Archive
 from yunying.dicom.render import render_frame, thumbnail
 from yunying.dicomweb.common import negotiate
-from yunying.dicomweb.wado import route_name
+from yunying.dicomweb.wado import refuse_withheld, route_name, visible_instances
 from yunying.errors import CannotDecode
 
 router = APIRouter(tags=["WADO-RS rendered"])
@@ -44,11 +44,14 @@ def parse_viewport(value: str | None) -> tuple[int, int] | None:
     return w, h
 
 
-def _render(archive: Archive, inst: StoredInstance, frame: int, request: Request, *, thumb: bool) -> Response:
+def _render(archive: Archive, inst: StoredInstance, frame: int, request: Request, *, thumb: bool,
+            anonymous: bool = False) -> Response:
     media = negotiate(request.headers.get("accept", ""), IMAGE_TYPES, "image/jpeg")[0].media_type
     params = request.query_params
     quality = int(params.get("quality", "90")) if params.get("quality", "90").isdigit() else 90
     ds = archive.retrieve.dataset(inst)
+    if anonymous:  # pixels only, no overlays are drawn; burned-in text is the one way identity could show
+        refuse_withheld(ds)
     try:
         if thumb:
             viewport = parse_viewport(params.get("viewport"))
@@ -63,10 +66,15 @@ def _render(archive: Archive, inst: StoredInstance, frame: int, request: Request
     return Response(data, media_type=media)
 
 
-def _representative(archive: Archive, user: Principal, study: str, series: str | None) -> StoredInstance:
-    every = archive.retrieve.list(scope_of(user), study, series)
+def _representative(archive: Archive, user: Principal, study: str, series: str | None) -> tuple[StoredInstance, bool]:
+    every, deid = visible_instances(archive, user, study, series)
     instances = [i for i in every if i.renderable] or every
-    return instances[len(instances) // 2]
+    return instances[len(instances) // 2], deid is not None
+
+
+def _one(archive: Archive, user: Principal, study: str, series: str, instance: str) -> tuple[StoredInstance, bool]:
+    found, deid = visible_instances(archive, user, study, series, instance)
+    return found[0], deid is not None
 
 
 def _audited(request: Request, archive: Archive, user: CurrentUser, study: str, what: str) -> None:
@@ -80,45 +88,49 @@ def _audited(request: Request, archive: Archive, user: CurrentUser, study: str, 
             summary="Rendered instance (first frame)", response_class=Response)
 def instance_rendered(study: str, series: str, instance: str, request: Request, archive: ArchiveDep,
                       user: CurrentUser) -> Response:
-    inst = archive.retrieve.list(scope_of(user), study, series, instance)[0]
-    _audited(request, archive, user, study, "rendered instance")
-    return _render(archive, inst, 1, request, thumb=False)
+    inst, anonymous = _one(archive, user, study, series, instance)
+    _audited(request, archive, user, inst.study_uid, "rendered instance")
+    return _render(archive, inst, 1, request, thumb=False, anonymous=anonymous)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frame}/rendered",
             operation_id="wado_frame_rendered", summary="Rendered frame", response_class=Response)
 def frame_rendered(study: str, series: str, instance: str, frame: int, request: Request, archive: ArchiveDep,
                    user: CurrentUser) -> Response:
-    inst = archive.retrieve.list(scope_of(user), study, series, instance)[0]
-    _audited(request, archive, user, study, "rendered frame")
-    return _render(archive, inst, frame, request, thumb=False)
+    inst, anonymous = _one(archive, user, study, series, instance)
+    _audited(request, archive, user, inst.study_uid, "rendered frame")
+    return _render(archive, inst, frame, request, thumb=False, anonymous=anonymous)
 
 
 @router.get("/studies/{study}/thumbnail", operation_id="wado_study_thumbnail", summary="Study thumbnail",
             response_class=Response)
 def study_thumbnail(study: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> Response:
-    _audited(request, archive, user, study, "thumbnail")
-    return _render(archive, _representative(archive, user, study, None), 1, request, thumb=True)
+    inst, anonymous = _representative(archive, user, study, None)
+    _audited(request, archive, user, inst.study_uid, "thumbnail")
+    return _render(archive, inst, 1, request, thumb=True, anonymous=anonymous)
 
 
 @router.get("/studies/{study}/series/{series}/thumbnail", operation_id="wado_series_thumbnail",
             summary="Series thumbnail", response_class=Response)
 def series_thumbnail(study: str, series: str, request: Request, archive: ArchiveDep, user: CurrentUser) -> Response:
-    _audited(request, archive, user, study, "thumbnail")
-    return _render(archive, _representative(archive, user, study, series), 1, request, thumb=True)
+    inst, anonymous = _representative(archive, user, study, series)
+    _audited(request, archive, user, inst.study_uid, "thumbnail")
+    return _render(archive, inst, 1, request, thumb=True, anonymous=anonymous)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{instance}/thumbnail", operation_id="wado_instance_thumbnail",
             summary="Instance thumbnail", response_class=Response)
 def instance_thumbnail(study: str, series: str, instance: str, request: Request, archive: ArchiveDep,
                        user: CurrentUser) -> Response:
-    _audited(request, archive, user, study, "thumbnail")
-    return _render(archive, archive.retrieve.list(scope_of(user), study, series, instance)[0], 1, request, thumb=True)
+    inst, anonymous = _one(archive, user, study, series, instance)
+    _audited(request, archive, user, inst.study_uid, "thumbnail")
+    return _render(archive, inst, 1, request, thumb=True, anonymous=anonymous)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frame}/thumbnail",
             operation_id="wado_frame_thumbnail", summary="Frame thumbnail", response_class=Response)
 def frame_thumbnail(study: str, series: str, instance: str, frame: int, request: Request, archive: ArchiveDep,
                     user: CurrentUser) -> Response:
-    _audited(request, archive, user, study, "thumbnail")
-    return _render(archive, archive.retrieve.list(scope_of(user), study, series, instance)[0], frame, request, thumb=True)
+    inst, anonymous = _one(archive, user, study, series, instance)
+    _audited(request, archive, user, inst.study_uid, "thumbnail")
+    return _render(archive, inst, frame, request, thumb=True, anonymous=anonymous)

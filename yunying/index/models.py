@@ -469,3 +469,28 @@ class FilmSheet(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (Index("uq_film_sheet_study_version_n", "study_fk", "version", "n", unique=True),)
+class Download(Base):
+    """A download package of one study (CF-7): encrypted ZIP parts in the blob store under ``exports/<id>/``.
+
+    The extraction password is shown once, when the download is made, and stored nowhere (not even
+    hashed: nothing here reveals it). ``owner`` is who may fetch the parts (``user:<id>``,
+    ``patient:<identity hash>``, ``share:<id>``); ``parts`` is ``[{"n", "size", "key", "sha256",
+    "instances"}]``. After ``valid_until`` the parts are deleted and ``deleted_at`` set; the row stays
+    as the record of what was handed out.
+    """
+
+    __tablename__ = "download"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    study_fk: Mapped[int] = mapped_column(ForeignKey("study.id"), index=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200), default="")  # the name audit entries use
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16))  # pending | ready | failed | expired
+    parts: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    total_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    instances: Mapped[int] = mapped_column(Integer, default=0)
+    withheld: Mapped[int] = mapped_column(Integer, default=0)  # images left out (burned-in annotation)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
