@@ -111,6 +111,14 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     "downloads_get": P.STUDY_READ,
     "downloads_part": P.STUDY_READ,
     "viewer_asset": PUBLIC,
+    # the phone pages of the cloud film (yunying.web.mobile): one public page; the API decides what it shows
+    "mobile_home_page": PUBLIC,
+    "mobile_open_page": PUBLIC,
+    "mobile_exams_page": PUBLIC,
+    "mobile_exam_page": PUBLIC,
+    "mobile_shares_page": PUBLIC,
+    "mobile_access_page": PUBLIC,
+    "share_entry_page": PUBLIC,
 }
 
 # The only routes a locked session (idle, or locked by its user) may still call.
@@ -127,4 +135,7 @@ RATE_LIMITED: dict[str, str] = {
     "swagger_ui_redirect": "public",
     "ui_login": "public",
     "ui_login_submit": "login",
+    **{operation: "public" for operation in (
+        "mobile_home_page", "mobile_open_page", "mobile_exams_page", "mobile_exam_page", "mobile_shares_page",
+        "mobile_access_page", "share_entry_page")},
 }

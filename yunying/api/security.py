@@ -49,10 +49,14 @@ def is_https(settings: Settings, scope: Scope) -> bool:
     return bool(settings.tls_cert_file) or settings.public_url.startswith("https://") or scope.get("scheme") == "https"
 
 
+# Paths under these prefixes carry the viewer's policy: its workers and codecs (a worker runs under the policy
+# of its own script's response) and the phone pages built from the same project (yunying.web.mobile).
+VIEWER_PREFIXES = ("/viewer/assets/", "/m/", "/s/")
+
+
 def csp_for(path: str) -> str:
-    """The page's policy; the viewer's workers and codecs (``/viewer/assets/…``) carry the viewer's (a worker
-    runs under the policy of its own script's response)."""
-    if path.startswith("/viewer/assets/"):
+    """The page's policy: the viewer's for the viewer, its assets and the phone pages, else the strict one."""
+    if path == "/m" or path.startswith(VIEWER_PREFIXES):
         return VIEWER_CSP
     return CSP_BY_PATH.get(path, CSP)
 
