@@ -102,6 +102,8 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     "viewer_page": P.STUDY_READ,
     "study_priors": P.STUDY_READ,
     "viewer_asset": PUBLIC,
+    # the phone viewer (yunying.web.mobile_viewer): same as the web viewer, assets shared with it
+    "mobile_viewer_page": P.STUDY_READ,
 }
 
 # The only routes a locked session (idle, or locked by its user) may still call.
