@@ -66,7 +66,8 @@ class Touch:
         self._send("touchStart", start)
         for k in range(1, steps + 1):
             f = k / steps
-            self._send("touchMove", [(a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f) for a, b in zip(start, end, strict=True)])
+            self._send("touchMove", [(a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f)
+                                     for a, b in zip(start, end, strict=True)])
         self.cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
         self.page.wait_for_timeout(100)
 

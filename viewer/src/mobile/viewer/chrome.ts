@@ -115,7 +115,7 @@ export function buildChrome(root: HTMLElement): Chrome {
       const item = el('div', { class: `m-message m-${level}`, 'data-key': key }, t(key, params));
       item.addEventListener('click', () => item.remove());
       messages.append(item);
-      if (level === 'info') setTimeout(() => item.remove(), 5000);
+      if (level !== 'error') setTimeout(() => item.remove(), level === 'info' ? 5000 : 10_000);
     },
     setWatermark(who) {
       watermarkWho = who;

@@ -28,7 +28,8 @@ function render(ctx: ViewerContext, slot: Slot, planeLabel: (slot: Slot) => stri
   let overlay = slot.frame.querySelector<HTMLElement>(':scope > .m-overlay');
   const viewport = ctx.engine.getViewport(slot.id) as AnyViewport | undefined;
   const first = slot.series?.instances[0]?.metadata ?? ctx.study.first;
-  if (!viewport || !viewport.getCurrentImageId?.()) {
+  // a volume plane other than the acquired one has no image id: the MPR slot shows its overlay anyway
+  if (!viewport || (slot.kind !== 'mpr' && !viewport.getCurrentImageId?.())) {
     overlay?.remove();
     return;
   }
