@@ -13,6 +13,10 @@ import { installOverlay } from './overlay';
 import { createShell, openShell } from './shell';
 import { installMoreButton, installTools } from './tools';
 
+declare global {
+  interface Window { yunyingViewer?: Record<string, unknown> }
+}
+
 export async function startWebgl(chrome: Chrome, studyUid: string, seriesUid: string | null): Promise<boolean> {
   const loading = loadStudy(studyUid);
   loading.catch(() => undefined); // handled below
@@ -39,8 +43,13 @@ export async function startWebgl(chrome: Chrome, studyUid: string, seriesUid: st
   chrome.progress(null, 'm.loadingImages');
   const viewer = createShell(chrome, study);
   const first = document.querySelector('.m-grid')!;
-  first.addEventListener(CoreEnums.Events.IMAGE_RENDERED, () => chrome.hideProgress(), { capture: true, once: true });
+  let firstImageMs: number | null = null; // from the page's navigation start (the benchmark reads it)
+  first.addEventListener(CoreEnums.Events.IMAGE_RENDERED, () => {
+    firstImageMs = Math.round(performance.now());
+    chrome.hideProgress();
+  }, { capture: true, once: true });
   await openShell(viewer, { series: seriesUid });
+  Object.assign(window.yunyingViewer!.mobile as object, { firstImageMs: () => firstImageMs });
   installTools(chrome, viewer);
   const mpr = installMpr(chrome, viewer);
   installMoreButton(chrome, viewer);
