@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test setup clean
 
 VIEWER := viewer/dist/index.html
-VIEWER_SOURCES := $(shell find viewer/src -type f 2>/dev/null) viewer/index.html viewer/package-lock.json viewer/vite.config.ts
+VIEWER_SOURCES := $(shell find viewer/src -type f 2>/dev/null) viewer/index.html viewer/mobile.html viewer/mobile-viewer.html viewer/package-lock.json viewer/vite.config.ts
 
 $(STAMP): pyproject.toml
 	bash scripts/setup.sh

@@ -90,7 +90,7 @@ def test_every_patient_data_route_and_dimse_service_is_audited(
             kwargs["headers"] = {**kwargs["headers"],
                                  "Content-Type": f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'}
             expected_subject = new.study_uid
-        if operation == "viewer_page":
+        if operation in ("viewer_page", "mobile_viewer_page"):
             kwargs["params"] = {"study": a.study.study_uid}
         if method == "PUT":  # JSON documents (viewer annotations): an empty first version
             kwargs["json"] = {"version": 0}

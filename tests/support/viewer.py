@@ -130,7 +130,7 @@ def chromium() -> Iterator[Browser]:
 
 def viewer_built() -> None:
     index = Path(__file__).resolve().parents[2] / "viewer" / "dist" / "index.html"
-    if not index.exists():
+    if not index.exists() or not index.with_name("mobile-viewer.html").exists():
         subprocess.run(["bash", "scripts/build-viewer.sh"], cwd=index.parents[2], check=True)
 
 

@@ -11,7 +11,7 @@ from yunying.api.routes import annotations as annotation_routes
 from yunying.api.routes import audit, downloads, films, gateways, health, home, priors, reports, session
 from yunying.compose import Archive
 from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
-from yunying.web import mobile, pages, viewer
+from yunying.web import mobile, mobile_viewer, pages, viewer
 
 PUBLIC_PATHS = (frozenset({"/", "/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
                 | pages.PUBLIC_PAGES | viewer.PUBLIC_PAGES | mobile.PUBLIC_PAGES)
@@ -43,5 +43,6 @@ def create_app(archive: Archive) -> FastAPI:
     app.include_router(wado_uri_router())
     app.include_router(pages.router)  # the web pages (/ui/…)
     app.include_router(viewer.router)  # the web viewer (/viewer)
+    app.include_router(mobile_viewer.router)  # the phone viewer (/m/viewer)
     app.include_router(mobile.router)  # the cloud film's phone pages (/m/…, /s/{token})
     return app

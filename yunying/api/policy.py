@@ -119,6 +119,8 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     "mobile_shares_page": PUBLIC,
     "mobile_access_page": PUBLIC,
     "share_entry_page": PUBLIC,
+    # the phone viewer (yunying.web.mobile_viewer): same as the web viewer, assets shared with it
+    "mobile_viewer_page": P.STUDY_READ,
 }
 
 # The only routes a locked session (idle, or locked by its user) may still call.

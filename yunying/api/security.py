@@ -36,6 +36,7 @@ VIEWER_CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-
               " frame-ancestors 'self'; object-src 'none'; base-uri 'none'; form-action 'self'")
 CSP_BY_PATH: dict[str, str] = {
     "/viewer": VIEWER_CSP,
+    "/m/viewer": VIEWER_CSP,  # the phone viewer (same build, same assets)
     "/docs": _DOCS_CSP,
     "/docs/oauth2-redirect": _DOCS_CSP,
     "/": CSP + "; style-src 'self' 'unsafe-inline'",  # the static landing page's inline <style>; no scripts

@@ -128,11 +128,12 @@ def redirect(path: str, done: str = "") -> RedirectResponse:
 
 
 def local_page(target: str | None) -> str:
-    """``target`` when it is one of our pages (``/ui/…``, ``/viewer``), else the home page: never an open redirect."""
+    """``target`` when it is one of our pages (``/ui/…``, ``/viewer``, ``/m/viewer``), else the home page: never an
+    open redirect."""
     if not target or len(target) > 2000 or any(c in target for c in "\\\r\n\t\0"):
         return HOME
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not (parts.path.startswith("/ui/") or parts.path == "/viewer") or parts.path.startswith("//"):
+    if parts.scheme or parts.netloc or not (parts.path.startswith("/ui/") or parts.path in ("/viewer", "/m/viewer")) or parts.path.startswith("//"):
         return HOME
     return target
 

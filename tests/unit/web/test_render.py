@@ -68,6 +68,8 @@ def test_language_choice(asked: str | None, cookie: str | None, header: str, exp
     ("/\\evil.example", "/ui/"),
     ("/ui/\r\nSet-Cookie: x", "/ui/"),
     ("/api/session", "/ui/"),
+    ("/m/viewer?study=1.2.3", "/m/viewer?study=1.2.3"),
+    ("/m/viewerx", "/ui/"),
     ("javascript:alert(1)", "/ui/"),
     ("", "/ui/"),
     (None, "/ui/"),

@@ -4,35 +4,12 @@
 import { metaData, utilities as coreUtilities } from '@cornerstonejs/core';
 import type { Types } from '@cornerstonejs/core';
 import { clear, el } from '../../dom';
-import { t } from '../../i18n';
+import { type WindowPreset, presetLabel, presetsFor } from './presetData';
 import type { Feature, ViewerContext } from '../context';
 import './messages';
 
-export interface WindowPreset {
-  key: string;
-  /** null: the window stored in the image (or computed by Cornerstone when there is none) */
-  width: number | null;
-  center: number | null;
-}
-
-const DEFAULT: WindowPreset = { key: 'default', width: null, center: null };
-
-export const PRESETS: Record<string, WindowPreset[]> = {
-  CT: [
-    DEFAULT,
-    { key: 'lung', width: 1500, center: -600 },
-    { key: 'mediastinum', width: 350, center: 50 },
-    { key: 'bone', width: 2000, center: 500 },
-    { key: 'brain', width: 80, center: 40 },
-    { key: 'abdomen', width: 400, center: 50 },
-    { key: 'softTissue', width: 400, center: 40 },
-    { key: 'liver', width: 150, center: 30 },
-  ],
-};
-
-export function presetsFor(modality: string | undefined): WindowPreset[] {
-  return PRESETS[modality ?? ''] ?? [DEFAULT];
-}
+export { PRESETS, presetLabel, presetsFor } from './presetData';
+export type { WindowPreset } from './presetData';
 
 function firstNumber(value: number | number[] | undefined): number | undefined {
   const first = Array.isArray(value) ? value[0] : value;
@@ -56,12 +33,6 @@ export function applyPreset(viewport: Types.IStackViewport, preset: WindowPreset
     viewport.setProperties({ voiRange: coreUtilities.windowLevel.toLowHighRange(width, center) });
   }
   viewport.render();
-}
-
-export function presetLabel(preset: WindowPreset, index: number): string {
-  const name = t(`preset.${preset.key}`);
-  const values = preset.width === null ? '' : ` (${preset.width}/${preset.center})`;
-  return `${index + 1} ${name}${values}`;
 }
 
 export const presetsFeature: Feature = {
