@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     public_rate_per_minute: int = Field(default=60, ge=1)  # per client address, for public endpoints
     max_json_bytes: int = Field(default=1024 * 1024, ge=1024)  # JSON and form bodies; larger → 413
 
+    # Patients' shares (docs/cloudfilm.md §5) and feedback tickets (CF-10)
+    share_max_days: int = Field(default=30, ge=1, le=365)  # the longest a share may last
+    share_password_failures: int = Field(default=5, ge=1)  # wrong passwords (all visitors together) before ...
+    share_lock_minutes: int = Field(default=30, ge=1)  # ... the share refuses every password for this long
+    feedback_per_hour: int = Field(default=10, ge=1)  # tickets per patient or share visitor (staff: unlimited)
+
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=64)  # processes for HTTP and DIMSE (SO_REUSEPORT)
 
