@@ -8,7 +8,7 @@ from yunying import __version__
 from yunying.api import problems, security
 from yunying.api.deps import authorize
 from yunying.api.routes import annotations as annotation_routes
-from yunying.api.routes import audit, gateways, health, home, priors, reports, session
+from yunying.api.routes import audit, feedback, gateways, health, home, priors, reports, session, share_views, shares
 from yunying.compose import Archive
 from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
 from yunying.web import pages, viewer
@@ -37,6 +37,10 @@ def create_app(archive: Archive) -> FastAPI:
     app.include_router(session.router)
     app.include_router(annotation_routes.router)
     app.include_router(priors.router)
+    app.include_router(shares.patient_router)
+    app.include_router(shares.public_router)
+    app.include_router(share_views.router)
+    app.include_router(feedback.router)
     app.include_router(dicomweb_router())
     app.include_router(wado_uri_router())
     app.include_router(pages.router)  # the web pages (/ui/…)

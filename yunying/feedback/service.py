@@ -20,6 +20,8 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from yunying.auth import audit
+from yunying.auth.access import Principal, Role
 from yunying.errors import NotFound, YunyingError
 from yunying.index.access import Scope, visible_study
 from yunying.index.db import write_session
@@ -36,6 +38,10 @@ _DATA_URL = re.compile(r"data:(image/(?:png|jpeg));base64,([A-Za-z0-9+/=\s]+)")
 
 class BadFeedback(YunyingError):
     """The ticket cannot be accepted; the message says why (422)."""
+
+
+class NoTickets(YunyingError):
+    """The caller administers no tickets (403)."""
 
 
 @dataclass(frozen=True)
@@ -161,3 +167,42 @@ def screenshot(sessions: sessionmaker[Session], blobs: BlobStore, institution_id
     if ticket.screenshot_key is None or ticket.screenshot_type is None:
         raise NotFound("the ticket has no screenshot")
     return Screenshot(ticket.screenshot_type, blobs.get(ticket.screenshot_key))
+
+
+# --- the administrators' use cases (audited) ---------------------------------------------------------------------
+
+
+def owner_of(admin: Principal) -> int | None:
+    """Whose tickets ``admin`` administers: its institution's; a platform administrator's: those naming no exam."""
+    if Role.PLATFORM_ADMIN in admin.roles:
+        return None
+    if admin.institution_id is None:
+        raise NoTickets("you administer no institution")
+    return admin.institution_id
+
+
+def _record(sessions: sessionmaker[Session], admin: Principal, action: str, subject: str, detail: str,
+            source: str) -> None:
+    audit.record(sessions, actor=admin.username, action=action, subject=subject, source=source, detail=detail,
+                 role=admin.role, institution=audit.institution_code(sessions, admin.institution_id))
+
+
+def tickets_for(sessions: sessionmaker[Session], admin: Principal, state: str | None, source: str) -> list[TicketView]:
+    """The tickets ``admin`` administers, newest first (audited: ``feedback-read``)."""
+    found = list_tickets(sessions, owner_of(admin), state)
+    _record(sessions, admin, "feedback-read", ",".join(sorted({t.study_uid for t in found if t.study_uid})),
+            f"{len(found)} tickets", source)
+    return found
+
+
+def close_for(sessions: sessionmaker[Session], admin: Principal, ticket_id: int, source: str) -> None:
+    """Close one of ``admin``'s tickets (audited: ``feedback-close``); NotFound for others'."""
+    close(sessions, owner_of(admin), ticket_id, admin.username)
+    _record(sessions, admin, "feedback-close", "", f"ticket {ticket_id}", source)
+
+
+def screenshot_for(sessions: sessionmaker[Session], blobs: BlobStore, admin: Principal, ticket_id: int,
+                   source: str) -> Screenshot:
+    shot = screenshot(sessions, blobs, owner_of(admin), ticket_id)
+    _record(sessions, admin, "feedback-read", "", f"ticket {ticket_id} screenshot", source)
+    return shot
