@@ -53,7 +53,7 @@ def test_shares_sessions_anonymity_and_tickets(archive: Archive, tmp_path: Path)
         other_id = other.id
     chosen, chosen_id = _store(archive, tmp_path, "ACC-1", home)
     older, older_id = _store(archive, tmp_path, "ACC-2", other_id, date="20200101")  # another hospital, same patient
-    hidden, hidden_id = _store(archive, tmp_path, "ACC-3", home)  # hidden by the patient: not in their scope
+    hidden, _hidden_id = _store(archive, tmp_path, "ACC-3", home)  # hidden by the patient: not in their scope
     patient = Scope(None, None, study_ids=frozenset({chosen_id, older_id}))
     now = datetime.now(UTC)
 
@@ -95,8 +95,7 @@ def test_shares_sessions_anonymity_and_tickets(archive: Archive, tmp_path: Path)
     assert service.list_shares(archive.sessions, CREATOR)[-1].opened == 1  # guarded: the older share, listed last
 
     # History is a snapshot: an exam stored after the share was made is not in it.
-    newer, newer_id = _store(archive, tmp_path, "ACC-4", home)
-    patient = Scope(None, None, study_ids=frozenset({chosen_id, older_id, newer_id}))
+    newer, _newer_id = _store(archive, tmp_path, "ACC-4", home)  # the patient sees it now; the share does not
     history_visit = service.open_share(archive.sessions, with_history.token, None, limits=LIMITS, now=now)
     history_visitor = service.authenticate(archive.sessions, history_visit.cookie, now=now)
     assert history_visitor is not None
