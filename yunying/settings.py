@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     download_part_bytes: int = Field(default=500 * 1024**2, ge=64 * 1024)  # each ZIP part at most this big
     download_valid_hours: int = Field(default=72, ge=1)  # then the parts are deleted
     deid_key: str = ""  # hex, >= 32 bytes: key of UID replacement for anonymous shares; empty: one kept in the blob store
+    # Patients' shares (docs/cloudfilm.md §5) and feedback tickets (CF-10)
+    share_max_days: int = Field(default=30, ge=1, le=365)  # the longest a share may last
+    share_password_failures: int = Field(default=5, ge=1)  # wrong passwords (all visitors together) before ...
+    share_lock_minutes: int = Field(default=30, ge=1)  # ... the share refuses every password for this long
+    feedback_per_hour: int = Field(default=10, ge=1)  # tickets per patient or share visitor (staff: unlimited)
 
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=64)  # processes for HTTP and DIMSE (SO_REUSEPORT)

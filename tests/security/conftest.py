@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.gateway_data import Study, make_study
 from tests.support.server import ServerProcess
-from yunying.auth.access import Role
+from yunying.auth.access import SESSION_ONLY_ROLES, Role
 from yunying.auth.credentials import create_token, create_user, institution_id
 from yunying.compose import Archive, build_archive
 from yunying.index.models import Institution
@@ -53,7 +53,7 @@ def make_tenant(server: ServerProcess, code: str, tmp: Path, roles: list[Role] |
             session.add(Institution(code=code, name=f"Hospital {code}"))
             session.commit()
         tenant = Tenant(code, institution_id=institution_id(archive.sessions, code))
-        for role in roles or list(Role):
+        for role in roles or [r for r in Role if r not in SESSION_ONLY_ROLES]:
             user = f"{role.value}-{code}"
             create_user(archive.sessions, user, "Yy-Pass-word-123", [role], institution=tenant.institution_id)
             tenant.tokens[role] = create_token(archive.sessions, user, user)

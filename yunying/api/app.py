@@ -8,7 +8,20 @@ from yunying import __version__
 from yunying.api import problems, security
 from yunying.api.deps import authorize
 from yunying.api.routes import annotations as annotation_routes
-from yunying.api.routes import audit, downloads, films, gateways, health, home, priors, reports, session
+from yunying.api.routes import (
+    audit,
+    downloads,
+    feedback,
+    films,
+    gateways,
+    health,
+    home,
+    priors,
+    reports,
+    session,
+    share_views,
+    shares,
+)
 from yunying.compose import Archive
 from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
 from yunying.web import mobile, mobile_viewer, pages, viewer
@@ -39,6 +52,10 @@ def create_app(archive: Archive) -> FastAPI:
     app.include_router(priors.router)
     app.include_router(films.router)
     app.include_router(downloads.router)
+    app.include_router(shares.patient_router)
+    app.include_router(shares.public_router)
+    app.include_router(share_views.router)
+    app.include_router(feedback.router)
     app.include_router(dicomweb_router())
     app.include_router(wado_uri_router())
     app.include_router(pages.router)  # the web pages (/ui/…)

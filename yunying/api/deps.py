@@ -2,7 +2,8 @@
 
 Callers authenticate with ``Authorization: Bearer <token>`` (machine clients, scripts), HTTP ``Basic``
 (one factor: administrative roles dropped), or the ``yy_session`` cookie of an interactive session
-(``yunying.auth.sessions``), whose unsafe requests must carry the session's CSRF token.
+(``yunying.auth.sessions``), whose unsafe requests must carry the session's CSRF token, or the ``yy_share``
+cookie of a share visitor (``yunying.shares.service``: checked with its share on every request).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from yunying.auth.credentials import AccountLocked, verify_password, verify_toke
 from yunying.compose import Archive
 from yunying.index.access import Scope
 from yunying.settings import Settings
+from yunying.shares import service as shares
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="yunying", Basic realm="yunying"'}
 SESSION_COOKIE = "yy_session"
+SHARE_COOKIE = "yy_share"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"  # the hidden field of HTML forms
 _BASIC_CACHE_SECONDS = 60.0
@@ -94,6 +97,8 @@ async def current_principal(request: Request, archive: ArchiveDep) -> Principal:
         principal = await _basic_principal(request, archive, value)
     elif not header and SESSION_COOKIE in request.cookies:
         principal = await _session_principal(request, archive, request.cookies[SESSION_COOKIE])
+    elif not header and SHARE_COOKIE in request.cookies:
+        principal = await _share_principal(request, archive, request.cookies[SHARE_COOKIE])
     if principal is None:
         raise ProblemError(401, "Unauthorized", "valid credentials are required", headers=_CHALLENGE)
     request.state.principal = principal
@@ -161,6 +166,25 @@ async def _session_principal(request: Request, archive: ArchiveDep, cookie: str)
                            headers=_CHALLENGE, session_locked=True)
     request.state.session = view
     return view.principal
+
+
+def share_cookie(settings: Settings, request: Request, value: str) -> str:
+    """``Set-Cookie`` value of a share visitor's cookie (``value`` empty: delete it); decision 0010: Lax."""
+    attributes = [f"{SHARE_COOKIE}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if not value:
+        attributes.append("Max-Age=0")
+    if is_https(settings, request.scope):
+        attributes.append("Secure")
+    return "; ".join(attributes)
+
+
+async def _share_principal(request: Request, archive: ArchiveDep, cookie: str) -> Principal:
+    """The share visitor; 401 (and the cookie deleted) once the session or its share has ended."""
+    principal = await run_in_threadpool(shares.authenticate, archive.sessions, cookie)
+    if principal is None:
+        raise ProblemError(401, "Unauthorized", "the share has ended or was revoked",
+                           headers={**_CHALLENGE, "Set-Cookie": share_cookie(archive.settings, request, "")})
+    return principal
 
 
 async def _check_csrf(request: Request, expected: str) -> None:

@@ -64,6 +64,23 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     "films_png": P.STUDY_READ,
     "films_pdf": P.STUDY_READ,
     "films_compose": P.STUDY_READ,
+    # shares (yunying.api.routes.shares): a patient's own (patient session); the visitor's entry is public
+    "patient_shares_create": P.SHARE_CREATE,
+    "patient_shares_list": P.SHARE_CREATE,
+    "patient_shares_revoke": P.SHARE_CREATE,
+    "share_info": PUBLIC,
+    "share_open": PUBLIC,
+    # the patient space (yunying.api.routes.share_views): patient and share sessions
+    "patient_me": P.CLOUDFILM_VIEW,
+    "patient_exams": P.CLOUDFILM_VIEW,
+    "patient_exam_report": P.CLOUDFILM_VIEW,
+    # feedback tickets (yunying.api.routes.feedback, yunying.web.feedback)
+    "feedback_create": P.FEEDBACK_SEND,
+    "feedback_list": P.FEEDBACK_MANAGE,
+    "feedback_close": P.FEEDBACK_MANAGE,
+    "feedback_screenshot": P.FEEDBACK_MANAGE,
+    "ui_feedback": P.FEEDBACK_MANAGE,
+    "ui_feedback_close": P.FEEDBACK_MANAGE,
     # gateways
     "gateway_heartbeat": P.GATEWAY_REPORT,
     "gateways_list": P.GATEWAY_VIEW,
@@ -140,4 +157,6 @@ RATE_LIMITED: dict[str, str] = {
     **{operation: "public" for operation in (
         "mobile_home_page", "mobile_open_page", "mobile_exams_page", "mobile_exam_page", "mobile_shares_page",
         "mobile_access_page", "share_entry_page")},
+    "share_info": "public",
+    "share_open": "login",  # guessing share passwords counts like guessing logins (and locks the share)
 }

@@ -5,7 +5,8 @@
 3. :class:`OriginGuard` — a state-changing request a browser sends from another origin is refused (403),
    whatever its credentials (cookies, but also Basic credentials a browser remembers).
 4. :class:`BodyLimit` — JSON and form bodies above ``max_json_bytes`` answer 413 before the app reads
-   them (STOW-RS multipart bodies have their own limit, ``max_request_bytes``).
+   them (STOW-RS multipart bodies have their own limit, ``max_request_bytes``; the few JSON routes in
+   :data:`LARGER_BODIES` theirs).
 
 CSRF tokens of cookie sessions and rate limits need the session and the route, so they live with
 authentication in ``yunying.api.deps``.
@@ -43,6 +44,8 @@ CSP_BY_PATH: dict[str, str] = {
 }
 HSTS = "max-age=31536000"
 _BODY_LIMITED = ("application/json", "application/x-www-form-urlencoded", "text/")
+# JSON routes that carry more than ``max_json_bytes``: path → limit (a feedback ticket's 2 MB screenshot in base64).
+LARGER_BODIES: dict[str, int] = {"/api/feedback": 3 * 1024 * 1024}
 
 
 def is_https(settings: Settings, scope: Scope) -> bool:
@@ -126,21 +129,22 @@ class OriginGuard:
 class BodyLimit:
     """413 for JSON, form and text bodies over ``limit`` bytes: declared (Content-Length) or streamed."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
+        self.app, self.default, self.larger = app, limit, larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = max(self.default, self.larger.get(scope["path"], 0))
         headers = Headers(scope=scope)
         media = headers.get("content-type", "").split(";")[0].strip().lower()
         if media and not media.startswith(_BODY_LIMITED) and not media.endswith("+json"):
             await self.app(scope, receive, send)
             return
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._too_large()(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._too_large(limit)(scope, receive, send)
             return
         received = 0
 
@@ -149,14 +153,15 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:  # a body without (or lying about) its length
+                if received > limit:  # a body without (or lying about) its length
                     raise HTTPException(413, "Content Too Large")
             return message
 
         await self.app(scope, counting_receive, send)
 
-    def _too_large(self) -> ASGIApp:
-        return problem(413, "Content Too Large", f"the body exceeds {self.limit} bytes")
+    @staticmethod
+    def _too_large(limit: int) -> ASGIApp:
+        return problem(413, "Content Too Large", f"the body exceeds {limit} bytes")
 
 
 def _cors(origins: Iterable[str]) -> dict[str, object]:
@@ -167,7 +172,7 @@ def _cors(origins: Iterable[str]) -> dict[str, object]:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the defences; Starlette runs the middleware added last first."""
-    app.add_middleware(BodyLimit, limit=settings.max_json_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_json_bytes, larger=LARGER_BODIES)
     app.add_middleware(OriginGuard, settings=settings)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, **_cors(settings.cors_origins))  # type: ignore[arg-type]

@@ -27,9 +27,12 @@ class Role(StrEnum):
     AUDITOR = "auditor"  # reads the audit trail, nothing else
     GATEWAY = "gateway"  # machine client: a hospital's edge gateway
     INTEGRATION = "integration"  # machine client: HIS/RIS/EMR integration
+    SHARE_VIEWER = "share-viewer"  # a visitor of a patient's share (no account): exactly the shared exams
 
 
 MACHINE_ROLES = frozenset({Role.GATEWAY, Role.INTEGRATION})
+# Roles of principals without an account (share visitors): never given to a user, a token or an AE.
+SESSION_ONLY_ROLES = frozenset({Role.SHARE_VIEWER})
 ADMIN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.HOSPITAL_ADMIN})  # TOTP required
 
 
@@ -47,21 +50,29 @@ class Permission(StrEnum):
     GATEWAY_REPORT = "gateway:report"  # post heartbeats
     GATEWAY_VIEW = "gateway:view"
     SELF = "self"  # own profile, password, second factor, sessions
+    FEEDBACK_SEND = "feedback:send"  # send a feedback ticket (CF-10)
+    FEEDBACK_MANAGE = "feedback:manage"  # read and close the feedback tickets of own institution (CF-10)
+    CLOUDFILM_VIEW = "cloudfilm:view"  # the patient-space views (exam list, report) of a patient or share session
+    SHARE_CREATE = "share:create"  # a patient's own shares (granted by the patient role)
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.PLATFORM_ADMIN: frozenset({P.INSTITUTION_MANAGE, P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.SELF}),
-    Role.HOSPITAL_ADMIN: frozenset({P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.SELF}),
-    Role.RADIOLOGIST: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE, P.SELF}),
-    Role.REVIEWING_RADIOLOGIST: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE, P.REPORT_SIGN, P.SELF}),
-    Role.CLINICIAN: frozenset({P.STUDY_READ, P.SELF}),
-    Role.TECHNICIAN: frozenset({P.STUDY_READ, P.STUDY_STORE, P.SELF}),
-    Role.CONSULTATION_COORDINATOR: frozenset({P.STUDY_READ, P.STUDY_SHARE, P.SELF}),
-    Role.EXPERT: frozenset({P.STUDY_READ, P.REPORT_WRITE, P.SELF}),
-    Role.AUDITOR: frozenset({P.AUDIT_READ, P.SELF}),
+    Role.PLATFORM_ADMIN: frozenset({P.INSTITUTION_MANAGE, P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.FEEDBACK_SEND,
+                                    P.FEEDBACK_MANAGE, P.SELF}),
+    Role.HOSPITAL_ADMIN: frozenset({P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.FEEDBACK_SEND, P.FEEDBACK_MANAGE,
+                                    P.SELF}),
+    Role.RADIOLOGIST: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE, P.FEEDBACK_SEND, P.SELF}),
+    Role.REVIEWING_RADIOLOGIST: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE, P.REPORT_SIGN, P.FEEDBACK_SEND,
+                                           P.SELF}),
+    Role.CLINICIAN: frozenset({P.STUDY_READ, P.FEEDBACK_SEND, P.SELF}),
+    Role.TECHNICIAN: frozenset({P.STUDY_READ, P.STUDY_STORE, P.FEEDBACK_SEND, P.SELF}),
+    Role.CONSULTATION_COORDINATOR: frozenset({P.STUDY_READ, P.STUDY_SHARE, P.FEEDBACK_SEND, P.SELF}),
+    Role.EXPERT: frozenset({P.STUDY_READ, P.REPORT_WRITE, P.FEEDBACK_SEND, P.SELF}),
+    Role.AUDITOR: frozenset({P.AUDIT_READ, P.FEEDBACK_SEND, P.SELF}),
     Role.GATEWAY: frozenset({P.STUDY_STORE, P.STUDY_READ, P.GATEWAY_REPORT}),
     Role.INTEGRATION: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE}),
+    Role.SHARE_VIEWER: frozenset({P.STUDY_READ, P.CLOUDFILM_VIEW, P.FEEDBACK_SEND}),
 }
 
 
@@ -70,6 +81,13 @@ def permissions_of(roles: Iterable[Role]) -> frozenset[Permission]:
     for role in roles:
         granted |= ROLE_PERMISSIONS[role]
     return frozenset(granted)
+
+
+def check_assignable(roles: Iterable[Role]) -> None:
+    """Raise ValueError when ``roles`` include a role no account may hold (:data:`SESSION_ONLY_ROLES`)."""
+    refused = sorted(r.value for r in roles if r in SESSION_ONLY_ROLES)
+    if refused:
+        raise ValueError(f"role(s) {', '.join(refused)} belong to sessions without an account, not to users or AEs")
 
 
 def parse_roles(text: str | Iterable[str]) -> frozenset[Role]:
@@ -108,8 +126,20 @@ class Principal:
         return ",".join(sorted(r.value for r in self.roles))
 
 
+SHARE_STUDIES = "studies"  # Principal.extra key of a share visitor: the share's study ids, comma-separated
+
+
 def scope_of(principal: Principal) -> Scope:
-    """The data ``principal`` may read (only with ``study:read``; callers check the permission first)."""
+    """The data ``principal`` may read (only with ``study:read``; callers check the permission first).
+
+    A share visitor (``extra["share"]``) sees exactly the share's studies, read from the database on
+    every request by ``yunying.shares.service.authenticate``.
+    """
+    if "share" in principal.extra:
+        ids = principal.extra.get(SHARE_STUDIES, "")
+        return Scope(None, None, study_ids=frozenset(int(i) for i in ids.split(",") if i))
+    if principal.roles & SESSION_ONLY_ROLES:  # such a role outside its session: nothing
+        return Scope(None, None, study_ids=frozenset())
     return Scope(principal.user_id, principal.institution_id)
 
 

@@ -17,7 +17,7 @@ from argon2.exceptions import VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from yunying.auth.access import Permission, Principal, Role, parse_roles
+from yunying.auth.access import Permission, Principal, Role, check_assignable, parse_roles
 from yunying.index.models import ApiToken, Institution, User, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -74,6 +74,7 @@ def create_user(sessions: sessionmaker[Session], username: str, password: str, r
     parsed = parse_roles(roles) if isinstance(roles, str) else frozenset(roles)
     if not parsed:
         raise ValueError("a user needs at least one role")
+    check_assignable(parsed)
     check_password_policy(password, username)
     with sessions() as session:
         user = User(username=username, password_hash=hash_password(password), roles=",".join(sorted(parsed)),

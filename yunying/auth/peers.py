@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from yunying.auth.access import Principal, Role, parse_roles
+from yunying.auth.access import Principal, Role, check_assignable, parse_roles
 from yunying.index.models import DicomPeer
 
 
@@ -34,6 +34,7 @@ def add_peer(sessions: sessionmaker[Session], ae_title: str, host: str, institut
     if "/" in host:
         ipaddress.ip_network(host, strict=False)  # raises ValueError for a malformed network
     parsed = parse_roles(roles) if isinstance(roles, str) else frozenset(roles)
+    check_assignable(parsed)
     with sessions() as session:
         peer = DicomPeer(ae_title=ae_title, host=host, port=port, institution_fk=institution_id,
                          roles=",".join(sorted(parsed)))

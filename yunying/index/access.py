@@ -20,11 +20,13 @@ class Scope:
     """The data a caller may read: ``institution_id``'s own, plus grants to ``user_id`` / the institution.
 
     ``everything`` is for the platform's own maintenance paths (fsck, import), never for a request.
+    ``study_ids`` (a share visitor) is exactly these studies: no institution, no grants.
     """
 
     user_id: int | None
     institution_id: int | None
     everything: bool = False
+    study_ids: frozenset[int] | None = None
 
     @classmethod
     def all(cls) -> Scope:
@@ -49,6 +51,8 @@ def visible_study(scope: Scope, now: datetime | None = None) -> ColumnElement[bo
     """Condition on ``Study`` rows the scope may read."""
     if scope.everything:
         return true()
+    if scope.study_ids is not None:  # a share: exactly its studies, whatever else the scope says
+        return Study.id.in_(sorted(scope.study_ids)) if scope.study_ids else false()
     now = now or datetime.now(UTC)
     own = Study.institution_fk == scope.institution_id if scope.institution_id is not None else false()
     granted_study = exists(select(AccessGrant.id).where(

@@ -494,3 +494,78 @@ class Download(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+class Share(Base):
+    """A patient's share of chosen exams (CF-6, SH-1, SH-3): an unguessable, expiring, revocable link.
+
+    Only the SHA-256 of the link's token is stored. ``creator_identity`` is the keyed identity hash of
+    the patient who made it (the patient principal's ``extra["identity"]``), never a name or number.
+    Wrong passwords count in ``failed_opens``; ``locked_until`` stops further tries for a while.
+    """
+
+    __tablename__ = "share"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    creator_identity: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)  # argon2id; None: no password
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    history: Mapped[bool] = mapped_column(Boolean, default=False)  # the patient's other exams were added at creation
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    open_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    failed_opens: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ShareStudy(Base):
+    """One exam of a share: chosen by the patient, or added by the share's history option."""
+
+    __tablename__ = "share_study"
+
+    share_fk: Mapped[int] = mapped_column(ForeignKey("share.id"), primary_key=True)
+    study_fk: Mapped[int] = mapped_column(ForeignKey("study.id"), primary_key=True, index=True)
+    chosen: Mapped[bool] = mapped_column(Boolean, default=True)  # False: added as history
+
+
+class ShareSession(Base):
+    """A visitor's session of a share (cookie ``yy_share``); only the SHA-256 of the cookie is stored.
+
+    It ends with its share (revocation, expiry: checked on every request) or on its own ``revoked_at``.
+    """
+
+    __tablename__ = "share_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    share_fk: Mapped[int] = mapped_column(ForeignKey("share.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    source: Mapped[str] = mapped_column(String(200), default="")
+
+
+class FeedbackTicket(Base):
+    """A feedback ticket (CF-10) from a patient, share visitor or staff member, with exam context.
+
+    ``institution_fk`` is the institution of the exam it names (None: no exam, platform-wide);
+    that hospital's administrators see and close it. The screenshot lives in the blob store.
+    """
+
+    __tablename__ = "feedback_ticket"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    institution_fk: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), nullable=True)
+    study_fk: Mapped[int | None] = mapped_column(ForeignKey("study.id"), nullable=True)
+    who: Mapped[str] = mapped_column(String(100))  # user name, "share:<id>" or the patient principal's name
+    via: Mapped[str] = mapped_column(String(100), default="")  # session, token:…, patient, share:<id>
+    page: Mapped[str] = mapped_column(String(500), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    screenshot_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    screenshot_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+    __table_args__ = (Index("ix_feedback_ticket_institution_state", "institution_fk", "state", "created_at"),)

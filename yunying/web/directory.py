@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from yunying.auth.access import Principal, Role, parse_roles
+from yunying.auth.access import SESSION_ONLY_ROLES, Principal, Role, parse_roles
 from yunying.auth.audit import institution_code, record
 from yunying.auth.credentials import PasswordPolicyError, check_password_policy, hash_password
 from yunying.index.models import ApiToken, Institution, User, UserSession, utcnow
@@ -77,7 +77,7 @@ class Reach:
         return self.everything or (institution_id is not None and institution_id == self.institution_id)
 
     def assignable_roles(self) -> list[Role]:
-        return [r for r in Role if self.everything or r is not Role.PLATFORM_ADMIN]
+        return [r for r in Role if r not in SESSION_ONLY_ROLES and (self.everything or r is not Role.PLATFORM_ADMIN)]
 
 
 # --- institutions ---------------------------------------------------------------------------------------------

@@ -24,11 +24,12 @@ from yunying.auth import audit, sessions, totp
 from yunying.auth.access import Principal, scope_of
 from yunying.auth.sessions import SessionView
 from yunying.compose import Archive
-from yunying.web import admin
+from yunying.web import admin, feedback
 from yunying.web.render import HOME, LOGIN, WebRoute, local_page, page, person_name, redirect
 
 router = APIRouter(prefix="/ui", tags=["web"], route_class=WebRoute)
 router.include_router(admin.router)
+router.include_router(feedback.router)
 
 PUBLIC_PAGES = frozenset({"/ui/login", "/ui/static/{name}"})  # no credentials needed (ROUTE_POLICY: PUBLIC)
 PAGE_SIZE = 50

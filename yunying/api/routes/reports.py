@@ -149,8 +149,14 @@ def _audit(archive: Archive, user: Principal, request: Request, action: str, sub
 ReportId = Annotated[int, Path(ge=1, le=2**53 - 1)]
 
 
+def _for_reports(user: Principal, scope: Scope) -> Scope:
+    """Anonymous share visitors read reports only through the patient-space view (identifiers masked)."""
+    return Scope(None, None, study_ids=frozenset()) if user.extra.get("anonymous") == "1" else scope
+
+
 def _read(archive: Archive, user: Principal, request: Request, report_id: int, scope: Scope,
           action: str = "report-read") -> ReportView:
+    scope = _for_reports(user, scope)
     try:
         view = service.get(archive.sessions, report_id, scope)
     except NotFound:
@@ -223,6 +229,7 @@ async def get_report(report_id: ReportId, request: Request, archive: ArchiveDep,
 
 
 def _history(archive: Archive, user: Principal, request: Request, report_id: int, scope: Scope) -> ReportHistory:
+    scope = _for_reports(user, scope)
     try:
         view, versions = service.history(archive.sessions, report_id, scope)
     except NotFound:
@@ -262,6 +269,7 @@ async def report_pdf(report_id: ReportId, request: Request, archive: ArchiveDep,
 
 def _search(archive: Archive, user: Principal, request: Request, study: str | None, accession: str | None,
             limit: int, scope: Scope) -> ReportList:
+    scope = _for_reports(user, scope)
     views = service.search(archive.sessions, scope, study_uid=study, accession_number=accession, limit=limit)
     subject = study or (views[0].study_uid if views and len({v.study_uid for v in views}) == 1 else "")
     _audit(archive, user, request, "report-read", subject or "report-search",

@@ -1,0 +1,1 @@
+"""Feedback tickets (CF-10) from patients, share visitors and staff."""
