@@ -31,12 +31,12 @@ from tests.support.archive import default_institution
 from tests.support.data import SHARED
 from yunying.api.app import create_app
 from yunying.api.routes.downloads import service
-from yunying.auth.access import Principal, Role
+from yunying.auth.access import SHARE_STUDIES, Principal, Role
 from yunying.auth.credentials import create_token, create_user, institution_id
 from yunying.compose import Archive
 from yunying.deid import for_principal
 from yunying.exports.package import UNAMBIGUOUS_CHARACTERS
-from yunying.index.models import AuditEvent, Institution
+from yunying.index.models import AuditEvent, Institution, Study
 
 pytestmark = pytest.mark.timeout(600)
 STUDY_DIR = SHARED / "mr_siemens_xa30_enhanced_study"
@@ -85,8 +85,10 @@ def visitor_app(archive: Archive, visitor: Principal) -> Any:
 
 @pytest.fixture
 def client(archive: Archive, loaded: dict[str, Any]) -> Iterator[tuple[TestClient, Principal]]:
-    visitor = Principal(None, "share-visitor", frozenset({Role.CLINICIAN}), loaded["home"], "share:s1",
-                        extra={"share": "s1", "anonymous": "1"})
+    with archive.sessions() as session:  # a share of the hospital's studies (the share's scope: these ids)
+        ids = session.execute(select(Study.id).where(Study.institution_fk == loaded["home"])).scalars().all()
+    visitor = Principal(None, "share-visitor", frozenset({Role.SHARE_VIEWER}), None, "share:s1",
+                        extra={"share": "s1", "anonymous": "1", SHARE_STUDIES: ",".join(map(str, ids))})
     with TestClient(visitor_app(archive, visitor)) as c:
         yield c, visitor
 
