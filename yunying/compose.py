@@ -13,7 +13,10 @@ from yunying.archive.retrieve import RetrieveService
 from yunying.auth.audit import configure as configure_audit
 from yunying.auth.audit_bursts import AuditBursts
 from yunying.auth.fieldcrypt import FieldCipher
+from yunying.cloudfilm import tokens as cloudfilm_tokens
 from yunying.index.db import make_engine, make_sessionmaker
+from yunying.notify import Notifiers, make_notifiers
+from yunying.reports import events as report_events
 from yunying.reports.dicom import ReportHook
 from yunying.settings import BlobBackend, Settings
 from yunying.storage.base import BlobStore
@@ -44,6 +47,7 @@ class Archive:
     retrieve: RetrieveService
     fields: FieldCipher | None = None  # sensitive patient fields (None: not stored)
     audit_bursts: AuditBursts = field(default_factory=lambda: AuditBursts(0))  # per-image audit coalescing
+    notifiers: Notifiers | None = None  # SMS / e-mail providers (yunying.notify)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -51,6 +55,7 @@ class Archive:
 
 def build_archive(settings: Settings) -> Archive:
     fields = FieldCipher.from_settings(settings)  # a bad key fails here, at start-up
+    notifiers = make_notifiers(settings)  # an unknown or incomplete provider fails here too
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessionmaker(engine)
@@ -59,5 +64,7 @@ def build_archive(settings: Settings) -> Archive:
     policy = IngestPolicy(settings.duplicate_policy, settings.compression_at_rest, settings.max_instance_bytes)
     ingest = Ingest(sessions, blobs, policy, fields)
     ingest.after_store.append(ReportHook(sessions))  # SR / PDF → reports; reports waiting for their study
+    cloudfilm_tokens.configure(sessions, settings.effective_public_url, fields)
+    report_events.listen(cloudfilm_tokens.on_final)  # a final report → the exam's cloud-film token (decision 0010)
     return Archive(settings, engine, sessions, blobs, ingest, QueryService(sessions), RetrieveService(sessions, blobs),
-                   fields, AuditBursts(settings.audit_burst_seconds))
+                   fields, AuditBursts(settings.audit_burst_seconds), notifiers)

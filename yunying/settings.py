@@ -96,6 +96,21 @@ class Settings(BaseSettings):
     public_rate_per_minute: int = Field(default=60, ge=1)  # per client address, for public endpoints
     max_json_bytes: int = Field(default=1024 * 1024, ge=1024)  # JSON and form bodies; larger → 413
 
+    # Notifications (yunying.notify, docs/operate.md): "outbox" keeps messages in the table only (development,
+    # tests, the admin outbox page); "http" posts SMS to a gateway; "smtp" sends e-mail.
+    notify_provider: str = Field(default="outbox", pattern="^(outbox|smtp|http)$")  # for SMS
+    notify_email_provider: str = Field(default="outbox", pattern="^(outbox|smtp|http)$")  # for e-mail
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: str = ""  # from the environment or a secret store, never from a file in the repository
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    sms_http_url: str = ""  # the SMS gateway's send URL
+    # JSON body template: every string in it has "{to}" and "{text}" replaced (values JSON-encoded by the library)
+    sms_http_body: str = '{"to": "{to}", "text": "{text}"}'
+    sms_http_auth: str = ""  # the Authorization header value (from the environment), e.g. "Bearer …"
+
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=64)  # processes for HTTP and DIMSE (SO_REUSEPORT)
 

@@ -27,6 +27,7 @@ class Role(StrEnum):
     AUDITOR = "auditor"  # reads the audit trail, nothing else
     GATEWAY = "gateway"  # machine client: a hospital's edge gateway
     INTEGRATION = "integration"  # machine client: HIS/RIS/EMR integration
+    PATIENT = "patient"  # a verified patient (cloud film): no account, sees their own exams (decision 0010)
 
 
 MACHINE_ROLES = frozenset({Role.GATEWAY, Role.INTEGRATION})
@@ -47,12 +48,15 @@ class Permission(StrEnum):
     GATEWAY_REPORT = "gateway:report"  # post heartbeats
     GATEWAY_VIEW = "gateway:view"
     SELF = "self"  # own profile, password, second factor, sessions
+    PATIENT_SELF = "patient:self"  # a patient's own space: exams, hide, access log, blocks
+    CLOUDFILM_MANAGE = "cloudfilm:manage"  # a hospital's cloud-film settings and its outbox of messages
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.PLATFORM_ADMIN: frozenset({P.INSTITUTION_MANAGE, P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.SELF}),
-    Role.HOSPITAL_ADMIN: frozenset({P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.SELF}),
+    Role.PLATFORM_ADMIN: frozenset({P.INSTITUTION_MANAGE, P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.SELF,
+                                    P.CLOUDFILM_MANAGE}),
+    Role.HOSPITAL_ADMIN: frozenset({P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.SELF, P.CLOUDFILM_MANAGE}),
     Role.RADIOLOGIST: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE, P.SELF}),
     Role.REVIEWING_RADIOLOGIST: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE, P.REPORT_SIGN, P.SELF}),
     Role.CLINICIAN: frozenset({P.STUDY_READ, P.SELF}),
@@ -62,7 +66,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AUDITOR: frozenset({P.AUDIT_READ, P.SELF}),
     Role.GATEWAY: frozenset({P.STUDY_STORE, P.STUDY_READ, P.GATEWAY_REPORT}),
     Role.INTEGRATION: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE}),
+    Role.PATIENT: frozenset({P.STUDY_READ, P.PATIENT_SELF}),
 }
+PATIENT_VIA = "patient"  # Principal.via of a verified patient
 
 
 def permissions_of(roles: Iterable[Role]) -> frozenset[Permission]:
@@ -89,7 +95,7 @@ class Principal:
     username: str
     roles: frozenset[Role]
     institution_id: int | None
-    via: str  # "password" | "session" | "token:<name>" | "dicom:<AET>"
+    via: str  # "password" | "session" | "token:<name>" | "dicom:<AET>" | "patient"
     scopes: frozenset[Permission] | None = None  # a token limited to these permissions; None: the roles' all
     session_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
@@ -109,8 +115,20 @@ class Principal:
 
 
 def scope_of(principal: Principal) -> Scope:
-    """The data ``principal`` may read (only with ``study:read``; callers check the permission first)."""
+    """The data ``principal`` may read (only with ``study:read``; callers check the permission first).
+
+    A patient (``via="patient"``) has no institution and no grants: only their identity's exams.
+    """
+    if principal.via == PATIENT_VIA:
+        return Scope(None, None, identity_hashes=identity_of(principal))
     return Scope(principal.user_id, principal.institution_id)
+
+
+def identity_of(principal: Principal) -> frozenset[str]:
+    """A patient principal's identity hashes (``extra["identity"]``, comma-separated); empty for others."""
+    if principal.via != PATIENT_VIA:
+        return frozenset()
+    return frozenset(h for h in principal.extra.get("identity", "").split(",") if h)
 
 
 def permissions_table() -> str:

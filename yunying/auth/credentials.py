@@ -74,6 +74,8 @@ def create_user(sessions: sessionmaker[Session], username: str, password: str, r
     parsed = parse_roles(roles) if isinstance(roles, str) else frozenset(roles)
     if not parsed:
         raise ValueError("a user needs at least one role")
+    if Role.PATIENT in parsed:
+        raise ValueError("patient is not a user role: patients sign in with an exam's code (cloud film)")
     check_password_policy(password, username)
     with sessions() as session:
         user = User(username=username, password_hash=hash_password(password), roles=",".join(sorted(parsed)),

@@ -77,7 +77,7 @@ class Reach:
         return self.everything or (institution_id is not None and institution_id == self.institution_id)
 
     def assignable_roles(self) -> list[Role]:
-        return [r for r in Role if self.everything or r is not Role.PLATFORM_ADMIN]
+        return [r for r in Role if r is not Role.PATIENT and (self.everything or r is not Role.PLATFORM_ADMIN)]
 
 
 # --- institutions ---------------------------------------------------------------------------------------------
