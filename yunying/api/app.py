@@ -8,12 +8,13 @@ from yunying import __version__
 from yunying.api import problems, security
 from yunying.api.deps import authorize
 from yunying.api.routes import annotations as annotation_routes
-from yunying.api.routes import audit, gateways, health, home, priors, reports, session
+from yunying.api.routes import audit, cloudfilm, gateways, health, home, patient, priors, reports, session
 from yunying.compose import Archive
 from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
 from yunying.web import pages, viewer
 
-PUBLIC_PATHS = (frozenset({"/", "/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+PUBLIC_PATHS = (frozenset({"/", "/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/api/cloudfilm/open/{token}",
+                           "/api/cloudfilm/open/{token}/code", "/api/cloudfilm/open/{token}/verify"})
                 | pages.PUBLIC_PAGES | viewer.PUBLIC_PAGES)
 
 
@@ -37,6 +38,8 @@ def create_app(archive: Archive) -> FastAPI:
     app.include_router(session.router)
     app.include_router(annotation_routes.router)
     app.include_router(priors.router)
+    app.include_router(cloudfilm.router)
+    app.include_router(patient.router)
     app.include_router(dicomweb_router())
     app.include_router(wado_uri_router())
     app.include_router(pages.router)  # the web pages (/ui/…)

@@ -2,7 +2,9 @@
 
 Callers authenticate with ``Authorization: Bearer <token>`` (machine clients, scripts), HTTP ``Basic``
 (one factor: administrative roles dropped), or the ``yy_session`` cookie of an interactive session
-(``yunying.auth.sessions``), whose unsafe requests must carry the session's CSRF token.
+(``yunying.auth.sessions``), whose unsafe requests must carry the session's CSRF token. A verified
+patient (cloud film, decision 0010) comes with the ``yy_patient`` cookie (``yunying.cloudfilm.sessions``);
+its unsafe requests need that session's CSRF token the same way.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from yunying.auth import throttle
 from yunying.auth.access import ADMIN_ROLES, Principal, scope_of
 from yunying.auth.audit import record
 from yunying.auth.credentials import AccountLocked, verify_password, verify_token
+from yunying.cloudfilm import sessions as patient_sessions
 from yunying.compose import Archive
 from yunying.index.access import Scope
 from yunying.settings import Settings
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="yunying", Basic realm="yunying"'}
 SESSION_COOKIE = "yy_session"
+PATIENT_COOKIE = "yy_patient"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"  # the hidden field of HTML forms
 _BASIC_CACHE_SECONDS = 60.0
@@ -94,6 +98,8 @@ async def current_principal(request: Request, archive: ArchiveDep) -> Principal:
         principal = await _basic_principal(request, archive, value)
     elif not header and SESSION_COOKIE in request.cookies:
         principal = await _session_principal(request, archive, request.cookies[SESSION_COOKIE])
+    elif not header and PATIENT_COOKIE in request.cookies:
+        principal = await _patient_principal(request, archive, request.cookies[PATIENT_COOKIE])
     if principal is None:
         raise ProblemError(401, "Unauthorized", "valid credentials are required", headers=_CHALLENGE)
     request.state.principal = principal
@@ -160,6 +166,28 @@ async def _session_principal(request: Request, archive: ArchiveDep, cookie: str)
         raise ProblemError(401, "Session locked", "the session is locked: unlock it with your password",
                            headers=_CHALLENGE, session_locked=True)
     request.state.session = view
+    return view.principal
+
+
+def patient_cookie(settings: Settings, request: Request, value: str) -> str:
+    """``Set-Cookie`` value of the patient session cookie (``value`` empty: delete it). SameSite=Lax: the
+    QR code / SMS link is a top-level navigation from elsewhere; unsafe requests still need the CSRF token."""
+    attributes = [f"{PATIENT_COOKIE}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if not value:
+        attributes.append("Max-Age=0")
+    if is_https(settings, request.scope):
+        attributes.append("Secure")
+    return "; ".join(attributes)
+
+
+async def _patient_principal(request: Request, archive: ArchiveDep, cookie: str) -> Principal:
+    view = await run_in_threadpool(patient_sessions.authenticate, archive.sessions, cookie)
+    if view is None:
+        raise ProblemError(401, "Unauthorized", "valid credentials are required",
+                           headers={**_CHALLENGE, "Set-Cookie": patient_cookie(archive.settings, request, "")})
+    if request.method not in SAFE_METHODS:
+        await _check_csrf(request, view.csrf_token)
+    request.state.patient_session = view
     return view.principal
 
 

@@ -102,6 +102,27 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     "viewer_page": P.STUDY_READ,
     "study_priors": P.STUDY_READ,
     "viewer_asset": PUBLIC,
+    # cloud film (yunying.api.routes.cloudfilm, docs/cloudfilm.md): opening a link is public, rate-limited
+    "cloudfilm_open": PUBLIC,
+    "cloudfilm_code": PUBLIC,
+    "cloudfilm_verify": PUBLIC,
+    "cloudfilm_cover": P.STUDY_READ,  # the exam's own hospital only (others: 404)
+    "cloudfilm_send": P.STUDY_READ,
+    "cloudfilm_settings_get": P.CLOUDFILM_MANAGE,
+    "cloudfilm_settings_put": P.CLOUDFILM_MANAGE,
+    "notifications_list": P.CLOUDFILM_MANAGE,
+    "ui_outbox": P.CLOUDFILM_MANAGE,
+    # the patient space (yunying.api.routes.patient): a verified patient's session
+    "patient_me": P.PATIENT_SELF,
+    "patient_exams": P.PATIENT_SELF,
+    "patient_report": P.PATIENT_SELF,
+    "patient_hide": P.PATIENT_SELF,
+    "patient_unhide": P.PATIENT_SELF,
+    "patient_access_log": P.PATIENT_SELF,
+    "patient_blocks": P.PATIENT_SELF,
+    "patient_block_add": P.PATIENT_SELF,
+    "patient_block_remove": P.PATIENT_SELF,
+    "patient_logout": P.PATIENT_SELF,
 }
 
 # The only routes a locked session (idle, or locked by its user) may still call.
@@ -118,4 +139,7 @@ RATE_LIMITED: dict[str, str] = {
     "swagger_ui_redirect": "public",
     "ui_login": "public",
     "ui_login_submit": "login",
+    "cloudfilm_open": "public",
+    "cloudfilm_code": "login",  # sends an SMS: the stricter bucket
+    "cloudfilm_verify": "login",
 }

@@ -40,6 +40,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("nav.users", "/ui/admin/users", "ui_users"),
     ("nav.peers", "/ui/admin/peers", "ui_peers"),
     ("nav.grants", "/ui/admin/grants", "ui_grants"),
+    ("nav.outbox", "/ui/admin/outbox", "ui_outbox"),
     ("nav.audit", "/ui/audit", "ui_audit"),
 )
 
