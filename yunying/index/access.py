@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, select, true
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from yunying.index.models import (
     AccessGrant,
@@ -96,15 +96,17 @@ def _blocked(scope: Scope) -> ColumnElement[bool]:
         who.append(PatientBlock.institution_fk == scope.institution_id)
     if scope.user_id is not None:
         who.append(PatientBlock.user_fk == scope.user_id)
-    return exists(select(PatientBlock.id).join(Patient, or_(PatientBlock.identity_hash == Patient.id_card_hash,
-                                                             PatientBlock.identity_hash == Patient.phone_hash))
-                  .where(Patient.id == Study.patient_fk, or_(*who)))
+    owner = aliased(Patient)  # never correlated with a Patient of the outer query
+    return exists(select(PatientBlock.id).join(owner, or_(PatientBlock.identity_hash == owner.id_card_hash,
+                                                           PatientBlock.identity_hash == owner.phone_hash))
+                  .where(owner.id == Study.patient_fk, or_(*who)))
 
 
 def exam_patient_class() -> ColumnElement[str]:
     """The exam's patient class: of its newest report when the sender gave one (HL7 PV1-2), else outpatient."""
-    newest = (select(Report.patient_class).where(Report.study_fk == Study.id, Report.patient_class != "")
-              .order_by(Report.id.desc()).limit(1).scalar_subquery())
+    report = aliased(Report)  # never correlated with a Report of the outer query (reports.visible_report)
+    newest = (select(report.patient_class).where(report.study_fk == Study.id, report.patient_class != "")
+              .order_by(report.id.desc()).limit(1).scalar_subquery())
     return func.coalesce(newest, literal(DEFAULT_PATIENT_CLASS))
 
 
@@ -119,8 +121,9 @@ def cloudfilm_on() -> ColumnElement[bool]:
 def identity_exams(identity_hashes: frozenset[str]) -> ColumnElement[bool]:
     """Studies of every patient record (any hospital) whose ID card or phone hash is one of ``identity_hashes``."""
     hashes = sorted(identity_hashes)
-    return exists(select(Patient.id).where(Patient.id == Study.patient_fk,
-                                           or_(Patient.id_card_hash.in_(hashes), Patient.phone_hash.in_(hashes))))
+    patient = aliased(Patient)  # QIDO joins Patient in the outer query: never correlate with it
+    return exists(select(patient.id).where(patient.id == Study.patient_fk,
+                                           or_(patient.id_card_hash.in_(hashes), patient.phone_hash.in_(hashes))))
 
 
 def hidden_by(identity_hashes: frozenset[str]) -> ColumnElement[bool]:
