@@ -32,7 +32,7 @@ class _Mailbox:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
 
@@ -41,7 +41,7 @@ class _Gateway(BaseHTTPRequestHandler):
     received: list[tuple[dict[str, Any], str]] = []
     fail = False
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).received.append((body, self.headers.get("Authorization", "")))
         status, answer = (503, {"error": "busy"}) if type(self).fail else (200, {"BizId": f"gw-{len(self.received)}"})

@@ -103,7 +103,8 @@ def test_final_report_token_codes_and_refusals(cf_archive: Archive) -> None:
     with pytest.raises(tokens.TokenGone):
         verify.request_code(sessions, cipher, raw, "phone", PHONE_1, now=expires + timedelta(seconds=1))
     with archive.sessions() as session:
-        row = session.execute(select(CloudfilmToken).where(CloudfilmToken.token_hash == tokens.hash_token(other_raw))).scalar_one()
+        row = session.execute(select(CloudfilmToken)
+                              .where(CloudfilmToken.token_hash == tokens.hash_token(other_raw))).scalar_one()
         row.revoked_at = t0
         session.commit()
     with pytest.raises(tokens.TokenGone):
