@@ -291,6 +291,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     dimse = None if args.no_dimse else start_dimse(archive)
     hl7 = None if args.no_dimse else _start_hl7(archive, demo=args.demo)
     jobs = start_job_workers(archive)  # film sheets and other background work (0 with YUNYING_JOB_WORKERS=0)
+    notifications = _start_notifications(archive)
     url = settings.effective_public_url
     _out(f"Yunying archive is up: web {url}/  viewer {url}/viewer  DICOMweb {url}/dicom-web  API docs {url}/docs")
     if dimse is not None:
@@ -317,6 +318,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.run()
     finally:
         stop_job_workers(jobs)
+        if notifications is not None:
+            notifications.stop()
         if hl7 is not None:
             hl7.stop()
         if dimse is not None:
@@ -351,6 +354,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
         stop_job_workers(workers)
         archive.close()
     return 0
+def _start_notifications(archive: Any) -> Any:
+    """The thread delivering queued SMS / e-mail (yunying.notify); none without a field key (no recipients)."""
+    from yunying.notify.service import NotificationWorker
+
+    if archive.fields is None or archive.notifiers is None:
+        return None
+    return NotificationWorker(archive.sessions, archive.notifiers, archive.fields).start()
 
 
 def _demo_keys(settings: Settings) -> None:

@@ -13,9 +13,11 @@ from yunying.archive.retrieve import RetrieveService
 from yunying.auth.audit import configure as configure_audit
 from yunying.auth.audit_bursts import AuditBursts
 from yunying.auth.fieldcrypt import FieldCipher
+from yunying.cloudfilm import tokens as cloudfilm_tokens
 from yunying.film.service import FILM, FilmComposer, FilmConfig, FilmOnFinal, FilmOnNewImages
 from yunying.index.db import make_engine, make_sessionmaker
 from yunying.jobs.worker import Handler, Worker, start_workers
+from yunying.notify import Notifiers, make_notifiers
 from yunying.reports import events
 from yunying.reports.dicom import ReportHook
 from yunying.settings import BlobBackend, Settings
@@ -48,6 +50,7 @@ class Archive:
     fields: FieldCipher | None = None  # sensitive patient fields (None: not stored)
     audit_bursts: AuditBursts = field(default_factory=lambda: AuditBursts(0))  # per-image audit coalescing
     film: FilmConfig = field(default_factory=FilmConfig)
+    notifiers: Notifiers | None = None  # SMS / e-mail providers (yunying.notify)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -55,6 +58,7 @@ class Archive:
 
 def build_archive(settings: Settings) -> Archive:
     fields = FieldCipher.from_settings(settings)  # a bad key fails here, at start-up
+    notifiers = make_notifiers(settings)  # an unknown or incomplete provider fails here too
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessionmaker(engine)
@@ -66,8 +70,10 @@ def build_archive(settings: Settings) -> Archive:
     film = FilmConfig.from_settings(settings)
     events.listen(FilmOnFinal(film))  # a final report queues the exam's film
     ingest.after_store.append(FilmOnNewImages(sessions, film))  # new images of a reported exam: a new film
+    cloudfilm_tokens.configure(sessions, settings.effective_public_url, fields)
+    events.listen(cloudfilm_tokens.on_final)  # a final report → the exam's cloud-film token (decision 0010)
     return Archive(settings, engine, sessions, blobs, ingest, QueryService(sessions), RetrieveService(sessions, blobs),
-                   fields, AuditBursts(settings.audit_burst_seconds), film)
+                   fields, AuditBursts(settings.audit_burst_seconds), film=film, notifiers=notifiers)
 
 
 def job_handlers(archive: Archive) -> dict[str, Handler]:

@@ -119,6 +119,20 @@ class Settings(BaseSettings):
     share_password_failures: int = Field(default=5, ge=1)  # wrong passwords (all visitors together) before ...
     share_lock_minutes: int = Field(default=30, ge=1)  # ... the share refuses every password for this long
     feedback_per_hour: int = Field(default=10, ge=1)  # tickets per patient or share visitor (staff: unlimited)
+    # Notifications (yunying.notify, docs/operate.md): "outbox" keeps messages in the table only (development,
+    # tests, the admin outbox page); "http" posts SMS to a gateway; "smtp" sends e-mail.
+    notify_provider: str = Field(default="outbox", pattern="^(outbox|smtp|http)$")  # for SMS
+    notify_email_provider: str = Field(default="outbox", pattern="^(outbox|smtp|http)$")  # for e-mail
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: str = ""  # from the environment or a secret store, never from a file in the repository
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    sms_http_url: str = ""  # the SMS gateway's send URL
+    # JSON body template: every string in it has "{to}" and "{text}" replaced (values JSON-encoded by the library)
+    sms_http_body: str = '{"to": "{to}", "text": "{text}"}'
+    sms_http_auth: str = ""  # the Authorization header value (from the environment), e.g. "Bearer …"
 
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=64)  # processes for HTTP and DIMSE (SO_REUSEPORT)

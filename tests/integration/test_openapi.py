@@ -39,4 +39,5 @@ def test_every_operation_has_id_tag_and_auth(archive: Archive) -> None:
     phone_pages = {"mobile_home_page", "mobile_open_page", "mobile_exams_page", "mobile_exam_page", "mobile_shares_page",
                    "mobile_access_page", "share_entry_page"}  # one page showing nothing until the API says so
     assert public <= {"home", "healthz", "session_login", "ui_login", "ui_login_submit", "ui_static", "viewer_asset",
-                      "share_info", "share_open", *phone_pages}, public
+                      "share_info", "share_open", "cloudfilm_open", "cloudfilm_code", "cloudfilm_verify",
+                      *phone_pages}, public  # decision 0010

@@ -10,23 +10,25 @@ from yunying.api.deps import authorize
 from yunying.api.routes import annotations as annotation_routes
 from yunying.api.routes import (
     audit,
+    cloudfilm,
     downloads,
     feedback,
     films,
     gateways,
     health,
     home,
+    patient,
     priors,
     reports,
     session,
-    share_views,
     shares,
 )
 from yunying.compose import Archive
 from yunying.dicomweb.routes import dicomweb_router, wado_uri_router
 from yunying.web import mobile, mobile_viewer, pages, viewer
 
-PUBLIC_PATHS = (frozenset({"/", "/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+PUBLIC_PATHS = (frozenset({"/", "/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/api/cloudfilm/open/{token}",
+                           "/api/cloudfilm/open/{token}/code", "/api/cloudfilm/open/{token}/verify"})
                 | pages.PUBLIC_PAGES | viewer.PUBLIC_PAGES | mobile.PUBLIC_PAGES)
 
 
@@ -54,8 +56,9 @@ def create_app(archive: Archive) -> FastAPI:
     app.include_router(downloads.router)
     app.include_router(shares.patient_router)
     app.include_router(shares.public_router)
-    app.include_router(share_views.router)
     app.include_router(feedback.router)
+    app.include_router(cloudfilm.router)
+    app.include_router(patient.router)
     app.include_router(dicomweb_router())
     app.include_router(wado_uri_router())
     app.include_router(pages.router)  # the web pages (/ui/…)

@@ -2,8 +2,10 @@
 
 Callers authenticate with ``Authorization: Bearer <token>`` (machine clients, scripts), HTTP ``Basic``
 (one factor: administrative roles dropped), or the ``yy_session`` cookie of an interactive session
-(``yunying.auth.sessions``), whose unsafe requests must carry the session's CSRF token, or the ``yy_share``
-cookie of a share visitor (``yunying.shares.service``: checked with its share on every request).
+(``yunying.auth.sessions``), whose unsafe requests must carry the session's CSRF token; the ``yy_share``
+cookie of a share visitor (``yunying.shares.service``: checked with its share on every request); or, for a
+verified patient (cloud film, decision 0010), the ``yy_patient`` cookie (``yunying.cloudfilm.sessions``), whose
+unsafe requests need that session's CSRF token the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from yunying.auth import throttle
 from yunying.auth.access import ADMIN_ROLES, Principal, scope_of
 from yunying.auth.audit import record
 from yunying.auth.credentials import AccountLocked, verify_password, verify_token
+from yunying.cloudfilm import sessions as patient_sessions
 from yunying.compose import Archive
 from yunying.index.access import Scope
 from yunying.settings import Settings
@@ -36,6 +39,7 @@ from yunying.shares import service as shares
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="yunying", Basic realm="yunying"'}
 SESSION_COOKIE = "yy_session"
 SHARE_COOKIE = "yy_share"
+PATIENT_COOKIE = "yy_patient"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"  # the hidden field of HTML forms
 _BASIC_CACHE_SECONDS = 60.0
@@ -99,6 +103,8 @@ async def current_principal(request: Request, archive: ArchiveDep) -> Principal:
         principal = await _session_principal(request, archive, request.cookies[SESSION_COOKIE])
     elif not header and SHARE_COOKIE in request.cookies:
         principal = await _share_principal(request, archive, request.cookies[SHARE_COOKIE])
+    elif not header and PATIENT_COOKIE in request.cookies:
+        principal = await _patient_principal(request, archive, request.cookies[PATIENT_COOKIE])
     if principal is None:
         raise ProblemError(401, "Unauthorized", "valid credentials are required", headers=_CHALLENGE)
     request.state.principal = principal
@@ -170,7 +176,17 @@ async def _session_principal(request: Request, archive: ArchiveDep, cookie: str)
 
 def share_cookie(settings: Settings, request: Request, value: str) -> str:
     """``Set-Cookie`` value of a share visitor's cookie (``value`` empty: delete it); decision 0010: Lax."""
-    attributes = [f"{SHARE_COOKIE}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    return _lax_cookie(SHARE_COOKIE, settings, request, value)
+
+
+def patient_cookie(settings: Settings, request: Request, value: str) -> str:
+    """``Set-Cookie`` value of the patient session cookie (``value`` empty: delete it). SameSite=Lax: the
+    QR code / SMS link is a top-level navigation from elsewhere; unsafe requests still need the CSRF token."""
+    return _lax_cookie(PATIENT_COOKIE, settings, request, value)
+
+
+def _lax_cookie(name: str, settings: Settings, request: Request, value: str) -> str:
+    attributes = [f"{name}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
     if not value:
         attributes.append("Max-Age=0")
     if is_https(settings, request.scope):
@@ -185,6 +201,17 @@ async def _share_principal(request: Request, archive: ArchiveDep, cookie: str) -
         raise ProblemError(401, "Unauthorized", "the share has ended or was revoked",
                            headers={**_CHALLENGE, "Set-Cookie": share_cookie(archive.settings, request, "")})
     return principal
+
+
+async def _patient_principal(request: Request, archive: ArchiveDep, cookie: str) -> Principal:
+    view = await run_in_threadpool(patient_sessions.authenticate, archive.sessions, cookie)
+    if view is None:
+        raise ProblemError(401, "Unauthorized", "valid credentials are required",
+                           headers={**_CHALLENGE, "Set-Cookie": patient_cookie(archive.settings, request, "")})
+    if request.method not in SAFE_METHODS:
+        await _check_csrf(request, view.csrf_token)
+    request.state.patient_session = view
+    return view.principal
 
 
 async def _check_csrf(request: Request, expected: str) -> None:

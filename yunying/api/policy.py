@@ -70,10 +70,6 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     "patient_shares_revoke": P.SHARE_CREATE,
     "share_info": PUBLIC,
     "share_open": PUBLIC,
-    # the patient space (yunying.api.routes.share_views): patient and share sessions
-    "patient_me": P.CLOUDFILM_VIEW,
-    "patient_exams": P.CLOUDFILM_VIEW,
-    "patient_exam_report": P.CLOUDFILM_VIEW,
     # feedback tickets (yunying.api.routes.feedback, yunying.web.feedback)
     "feedback_create": P.FEEDBACK_SEND,
     "feedback_list": P.FEEDBACK_MANAGE,
@@ -138,6 +134,28 @@ ROUTE_POLICY: dict[str, Permission | None] = {
     "share_entry_page": PUBLIC,
     # the phone viewer (yunying.web.mobile_viewer): same as the web viewer, assets shared with it
     "mobile_viewer_page": P.STUDY_READ,
+    # cloud film (yunying.api.routes.cloudfilm, docs/cloudfilm.md): opening a link is public, rate-limited
+    "cloudfilm_open": PUBLIC,
+    "cloudfilm_code": PUBLIC,
+    "cloudfilm_verify": PUBLIC,
+    "cloudfilm_cover": P.STUDY_READ,  # the exam's own hospital only (others: 404)
+    "cloudfilm_send": P.STUDY_READ,
+    "cloudfilm_settings_get": P.CLOUDFILM_MANAGE,
+    "cloudfilm_settings_put": P.CLOUDFILM_MANAGE,
+    "notifications_list": P.CLOUDFILM_MANAGE,
+    "ui_outbox": P.CLOUDFILM_MANAGE,
+    # the patient space (yunying.api.routes.patient): a verified patient's session; the three views also a
+    # share visitor's (yunying.api.routes.share_views), scoped to the share
+    "patient_me": P.CLOUDFILM_VIEW,
+    "patient_exams": P.CLOUDFILM_VIEW,
+    "patient_report": P.CLOUDFILM_VIEW,
+    "patient_hide": P.PATIENT_SELF,
+    "patient_unhide": P.PATIENT_SELF,
+    "patient_access_log": P.PATIENT_SELF,
+    "patient_blocks": P.PATIENT_SELF,
+    "patient_block_add": P.PATIENT_SELF,
+    "patient_block_remove": P.PATIENT_SELF,
+    "patient_logout": P.PATIENT_SELF,
 }
 
 # The only routes a locked session (idle, or locked by its user) may still call.
@@ -159,4 +177,7 @@ RATE_LIMITED: dict[str, str] = {
         "mobile_access_page", "share_entry_page")},
     "share_info": "public",
     "share_open": "login",  # guessing share passwords counts like guessing logins (and locks the share)
+    "cloudfilm_open": "public",
+    "cloudfilm_code": "login",  # sends an SMS: the stricter bucket
+    "cloudfilm_verify": "login",
 }

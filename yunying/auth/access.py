@@ -28,11 +28,12 @@ class Role(StrEnum):
     GATEWAY = "gateway"  # machine client: a hospital's edge gateway
     INTEGRATION = "integration"  # machine client: HIS/RIS/EMR integration
     SHARE_VIEWER = "share-viewer"  # a visitor of a patient's share (no account): exactly the shared exams
+    PATIENT = "patient"  # a verified patient (cloud film): no account, sees their own exams (decision 0010)
 
 
 MACHINE_ROLES = frozenset({Role.GATEWAY, Role.INTEGRATION})
 # Roles of principals without an account (share visitors): never given to a user, a token or an AE.
-SESSION_ONLY_ROLES = frozenset({Role.SHARE_VIEWER})
+SESSION_ONLY_ROLES = frozenset({Role.SHARE_VIEWER, Role.PATIENT})  # no account may hold them
 ADMIN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.HOSPITAL_ADMIN})  # TOTP required
 
 
@@ -54,14 +55,16 @@ class Permission(StrEnum):
     FEEDBACK_MANAGE = "feedback:manage"  # read and close the feedback tickets of own institution (CF-10)
     CLOUDFILM_VIEW = "cloudfilm:view"  # the patient-space views (exam list, report) of a patient or share session
     SHARE_CREATE = "share:create"  # a patient's own shares (granted by the patient role)
+    PATIENT_SELF = "patient:self"  # a patient's own space: exams, hide, access log, blocks
+    CLOUDFILM_MANAGE = "cloudfilm:manage"  # a hospital's cloud-film settings and its outbox of messages
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PLATFORM_ADMIN: frozenset({P.INSTITUTION_MANAGE, P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.FEEDBACK_SEND,
-                                    P.FEEDBACK_MANAGE, P.SELF}),
+                                    P.FEEDBACK_MANAGE, P.CLOUDFILM_MANAGE, P.SELF}),
     Role.HOSPITAL_ADMIN: frozenset({P.USER_MANAGE, P.PEER_MANAGE, P.GATEWAY_VIEW, P.FEEDBACK_SEND, P.FEEDBACK_MANAGE,
-                                    P.SELF}),
+                                    P.CLOUDFILM_MANAGE, P.SELF}),
     Role.RADIOLOGIST: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE, P.FEEDBACK_SEND, P.SELF}),
     Role.REVIEWING_RADIOLOGIST: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE, P.REPORT_SIGN, P.FEEDBACK_SEND,
                                            P.SELF}),
@@ -73,7 +76,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.GATEWAY: frozenset({P.STUDY_STORE, P.STUDY_READ, P.GATEWAY_REPORT}),
     Role.INTEGRATION: frozenset({P.STUDY_READ, P.STUDY_STORE, P.REPORT_WRITE}),
     Role.SHARE_VIEWER: frozenset({P.STUDY_READ, P.CLOUDFILM_VIEW, P.FEEDBACK_SEND}),
+    Role.PATIENT: frozenset({P.STUDY_READ, P.PATIENT_SELF, P.CLOUDFILM_VIEW, P.SHARE_CREATE, P.FEEDBACK_SEND}),
 }
+PATIENT_VIA = "patient"  # Principal.via of a verified patient
 
 
 def permissions_of(roles: Iterable[Role]) -> frozenset[Permission]:
@@ -107,7 +112,7 @@ class Principal:
     username: str
     roles: frozenset[Role]
     institution_id: int | None
-    via: str  # "password" | "session" | "token:<name>" | "dicom:<AET>"
+    via: str  # "password" | "session" | "token:<name>" | "dicom:<AET>" | "patient"
     scopes: frozenset[Permission] | None = None  # a token limited to these permissions; None: the roles' all
     session_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
@@ -133,14 +138,24 @@ def scope_of(principal: Principal) -> Scope:
     """The data ``principal`` may read (only with ``study:read``; callers check the permission first).
 
     A share visitor (``extra["share"]``) sees exactly the share's studies, read from the database on
-    every request by ``yunying.shares.service.authenticate``.
+    every request by ``yunying.shares.service.authenticate``. A patient (``via="patient"``) has no
+    institution and no grants: only their identity's exams.
     """
     if "share" in principal.extra:
         ids = principal.extra.get(SHARE_STUDIES, "")
         return Scope(None, None, study_ids=frozenset(int(i) for i in ids.split(",") if i))
+    if principal.via == PATIENT_VIA:
+        return Scope(None, None, identity_hashes=identity_of(principal))
     if principal.roles & SESSION_ONLY_ROLES:  # such a role outside its session: nothing
         return Scope(None, None, study_ids=frozenset())
     return Scope(principal.user_id, principal.institution_id)
+
+
+def identity_of(principal: Principal) -> frozenset[str]:
+    """A patient principal's identity hashes (``extra["identity"]``, comma-separated); empty for others."""
+    if principal.via != PATIENT_VIA:
+        return frozenset()
+    return frozenset(h for h in principal.extra.get("identity", "").split(",") if h)
 
 
 def permissions_table() -> str:

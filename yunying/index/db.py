@@ -53,7 +53,8 @@ def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
     engine = factory.kw["bind"]
     with engine.connect() as conn:
         conn = conn.execution_options(**{_IMMEDIATE: True})
-        with Session(bind=conn, expire_on_commit=False) as session:
+        # the factory's info (audit, cloud-film configuration) goes along, as for the factory's own sessions
+        with Session(bind=conn, expire_on_commit=False, info=dict(factory.kw.get("info") or {})) as session:
             try:
                 yield session
             except BaseException:

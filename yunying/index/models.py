@@ -380,6 +380,8 @@ class Report(Base):
     patient_id: Mapped[str] = mapped_column(String(64), default="")  # the hospital's patient number (as on study)
     current_version: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(16))  # of the current version, for worklists
+    # outpatient | inpatient | emergency | physical-exam, from HL7 PV1-2 when given ("": outpatient; CF-12)
+    patient_class: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -569,3 +571,127 @@ class FeedbackTicket(Base):
     closed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     __table_args__ = (Index("ix_feedback_ticket_institution_state", "institution_fk", "state", "created_at"),)
+# --- cloud film (CF-2, CF-3, CF-8, CF-12, SH-1, SH-3; decision 0010) -------------------------------------------
+
+
+class CloudfilmSetting(Base):
+    """A hospital's cloud-film service (CF-12): on/off per patient class, token validity, branding.
+
+    No row means the defaults (on for every class, 30 days); ``yunying.index.access`` reads these
+    columns to leave out exams of a class the hospital has turned off.
+    """
+
+    __tablename__ = "cloudfilm_setting"
+
+    institution_fk: Mapped[int] = mapped_column(ForeignKey("institution.id"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    outpatient: Mapped[bool] = mapped_column(Boolean, default=True)
+    inpatient: Mapped[bool] = mapped_column(Boolean, default=True)
+    emergency: Mapped[bool] = mapped_column(Boolean, default=True)
+    physical_exam: Mapped[bool] = mapped_column(Boolean, default=True)
+    token_days: Mapped[int] = mapped_column(Integer, default=30)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    brand_color: Mapped[str] = mapped_column(String(7), default="#0a6cff")
+    sms_on_final: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CloudfilmToken(Base):
+    """An exam access token (QR code / SMS link): only its SHA-256 is stored."""
+
+    __tablename__ = "cloudfilm_token"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    study_fk: Mapped[int] = mapped_column(ForeignKey("study.id"), index=True)
+    institution_fk: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), nullable=True)
+    purpose: Mapped[str] = mapped_column(String(16), default="final")  # final | cover | sms
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # brute force
+
+
+class CloudfilmChallenge(Base):
+    """A one-time code sent for a token: HMAC of the code under a random salt, 5 minutes, 5 attempts."""
+
+    __tablename__ = "cloudfilm_challenge"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    token_fk: Mapped[int] = mapped_column(ForeignKey("cloudfilm_token.id"), index=True)
+    method: Mapped[str] = mapped_column(String(16))  # phone | id_card
+    salt: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PatientSession(Base):
+    """A verified patient's session (cookie ``yy_patient``); only the SHA-256 of the cookie is stored."""
+
+    __tablename__ = "patient_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    identity: Mapped[str] = mapped_column(String(400))  # keyed hashes (ID card / phone), comma-separated
+    display_name: Mapped[str] = mapped_column(String(64), default="")  # masked ("张*")
+    token_fk: Mapped[int | None] = mapped_column(ForeignKey("cloudfilm_token.id"), nullable=True)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PatientHidden(Base):
+    """An exam a patient hid from their own space and from new shares (until unhidden)."""
+
+    __tablename__ = "patient_hidden"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    identity_hash: Mapped[str] = mapped_column(String(64))
+    study_fk: Mapped[int] = mapped_column(ForeignKey("study.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("uq_patient_hidden", "identity_hash", "study_fk", unique=True),)
+
+
+class PatientBlock(Base):
+    """CF-8: a patient revoked a hospital's or a doctor's access to their exams (not the owning hospital's)."""
+
+    __tablename__ = "patient_block"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    identity_hash: Mapped[str] = mapped_column(String(64), index=True)
+    institution_fk: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), nullable=True)
+    user_fk: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Notification(Base):
+    """One message (SMS or e-mail) through ``yunying.notify``: queued → sent | failed.
+
+    The recipient is stored encrypted (field cipher) and masked for display; one-time codes are
+    removed from ``body`` once a real provider has taken the message.
+    """
+
+    __tablename__ = "notification"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    institution_fk: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), nullable=True, index=True)
+    channel: Mapped[str] = mapped_column(String(8))  # sms | email
+    purpose: Mapped[str] = mapped_column(String(32))  # cloudfilm-code | cloudfilm-link | ...
+    recipient_masked: Mapped[str] = mapped_column(String(64))
+    recipient_enc: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(8), default="queued", index=True)  # queued | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(String(500), default="")
+    provider: Mapped[str] = mapped_column(String(16), default="")
+    provider_ref: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -3,7 +3,8 @@
 Profile (docs/reports.md): MSH-4 sending facility → institution; MSH-9 ``ORU^R01``; MSH-12 ``2.x``;
 PID-3 patient id; OBR-18 accession number (else OBR-3 filler order number); ZDS-1 Study Instance UID
 (IHE) when present; OBR-25 result status; OBR-32 principal result interpreter → author; OBR-22
-(else OBR-7) time; OBX of value type TX/FT/ST/CE: text, sorted into findings or impression by OBX-3.
+(else OBR-7) time; OBX of value type TX/FT/ST/CE: text, sorted into findings or impression by OBX-3;
+PV1-2 patient class → the exam's cloud-film patient class (:data:`PATIENT_CLASS`).
 
 The ACK rules are data: :data:`ACK_CODES` and the HL7 table 0357 error codes below.
 """
@@ -43,6 +44,18 @@ RESULT_STATUS: dict[str, Status] = {
     "F": Status.FINAL,
     "C": Status.AMENDED,  # correction to results
     "X": Status.CANCELLED,  # no results available; order cancelled
+}
+# PV1-2 patient class (HL7 table 0004, plus the local codes Chinese RIS use for 体检) → cloud-film patient
+# class (CF-12). Anything else, or no PV1: "" (the exam counts as outpatient).
+PATIENT_CLASS: dict[str, str] = {
+    "O": "outpatient",
+    "P": "outpatient",  # preadmit
+    "R": "outpatient",  # recurring patient
+    "I": "inpatient",
+    "B": "inpatient",  # obstetrics
+    "E": "emergency",
+    "H": "physical-exam",  # local: health check (体检)
+    "T": "physical-exam",  # local: 体检 (tijian)
 }
 TEXT_TYPES = frozenset({"TX", "FT", "ST", "CE", "CWE"})  # OBX-2 value types read as text
 # OBX-3 identifiers (LOINC, DICOM, common RIS codes) that hold the impression; every other text is findings.
@@ -187,12 +200,14 @@ def to_report(message: hl7.Message, institution_id: int) -> ReportInput:
     findings = "\n".join(_text(message, o) for o in texts if not _is_impression(o))
     impression = "\n".join(_text(message, o) for o in texts if _is_impression(o))
     pids = _segments(message, "PID")
+    pv1s = _segments(message, "PV1")
     return ReportInput(
         institution_id=institution_id, status=RESULT_STATUS[result_status], source=Source.HL7,
         accession_number=accession[:64], study_uid=study_uid[:64], patient_id=_component(pids[0], 3)[:64] if pids else "",
         findings=findings, impression=impression, author=_person(obr, 32), verifier=_person(texts[0], 16),
         observed_at=hl7_time(_field(obr, 22)) or hl7_time(_field(obr, 7)),
-        source_ref=f"{head.facility_id}:{head.control_id}")
+        source_ref=f"{head.facility_id}:{head.control_id}",
+        patient_class=PATIENT_CLASS.get(_component(pv1s[0], 2).upper(), "") if pv1s else "")
 
 
 def ack(head: Header | None, code: Ack, text: str = "", error: str = "", now: datetime | None = None) -> str:

@@ -72,6 +72,7 @@ class ReportInput:
     observed_at: datetime | None = None
     source_ref: str = ""  # HL7 message control id, SOP Instance UID, API user
     pdf_sop_uid: str | None = None
+    patient_class: str = ""  # outpatient | inpatient | emergency | physical-exam (HL7 PV1-2); "": not given
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ def _new_report(session: Session, data: ReportInput) -> Report:
                     accession_number=data.accession_number[:64] or (study.accession_number if study else ""),
                     study_uid=data.study_uid or (study.study_uid if study else ""),
                     patient_id=data.patient_id[:64] or (study.patient_id if study else ""), current_version=1,
-                    status=status.value, created_at=now, updated_at=now)
+                    status=status.value, patient_class=data.patient_class, created_at=now, updated_at=now)
     session.add(report)
     session.flush()
     _add_version(session, report, replace(data, status=status), 1)
@@ -182,6 +183,8 @@ def _append(session: Session, report: Report, data: ReportInput) -> None:
     status = _next_status(Status(report.status), data.status)
     report.current_version += 1
     report.status, report.updated_at = status.value, utcnow()
+    if data.patient_class:
+        report.patient_class = data.patient_class
     if not report.study_uid and data.study_uid:
         report.study_uid = data.study_uid
     if report.study_fk is None:

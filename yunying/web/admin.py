@@ -1,4 +1,4 @@
-"""Administration pages (``/ui/admin/…``): institutions, users, DICOM peers, grants.
+"""Administration pages (``/ui/admin/…``): institutions, users, DICOM peers, grants, the outbox of messages.
 
 Each resource has a list page with a creation form (GET), a creation POST, and a POST on one item
 whose ``action`` field says what to do (disable a user, remove a peer, revoke a grant …), so a stray
@@ -19,7 +19,9 @@ from fastapi.responses import HTMLResponse
 from yunying.api.deps import ArchiveDep, CurrentUser, client_address
 from yunying.api.problems import ProblemError
 from yunying.auth.access import Principal
+from yunying.auth.access import Permission
 from yunying.compose import Archive
+from yunying.notify import service as notify
 from yunying.web import directory, peers_grants
 from yunying.web.directory import Actor, Reach, Refused
 from yunying.web.render import WebRoute, page, redirect
@@ -224,3 +226,14 @@ def grant_revoke(request: Request, archive: ArchiveDep, user: CurrentUser, grant
         return "grant-revoked"
 
     return _apply(change, "/ui/admin/grants", lambda e: _grants_page(request, archive, user, e, status=400))
+
+
+# --- outbox of messages (SMS, e-mail; yunying.notify) ---------------------------------------------------------
+
+
+@router.get("/outbox", operation_id="ui_outbox", summary="Messages (SMS, e-mail) of the caller's institution",
+            response_class=HTMLResponse)
+def outbox(request: Request, archive: ArchiveDep, user: CurrentUser) -> HTMLResponse:
+    messages = notify.list_messages(archive.sessions, user.institution_id,
+                                    everything=user.can(Permission.INSTITUTION_MANAGE), limit=200)
+    return page(request, "outbox.html", messages=messages)

@@ -41,6 +41,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("nav.peers", "/ui/admin/peers", "ui_peers"),
     ("nav.grants", "/ui/admin/grants", "ui_grants"),
     ("nav.feedback", "/ui/admin/feedback", "ui_feedback"),
+    ("nav.outbox", "/ui/admin/outbox", "ui_outbox"),
     ("nav.audit", "/ui/audit", "ui_audit"),
 )
 

@@ -96,7 +96,7 @@ def test_navigation_follows_the_route_table() -> None:
         assert operation in ROUTE_POLICY
     admin = Principal(1, "a", frozenset({Role.HOSPITAL_ADMIN}), 1, "session")
     paths = [p for _l, p, _a in nav_for(admin, "/ui/admin/users")]
-    assert paths == ["/ui/", "/ui/admin/users", "/ui/admin/peers", "/ui/admin/feedback"]
+    assert paths == ["/ui/", "/ui/admin/users", "/ui/admin/peers", "/ui/admin/feedback", "/ui/admin/outbox"]
     pending = Principal(1, "a", frozenset({Role.HOSPITAL_ADMIN}), 1, "session", frozenset({Permission.SELF}))
     assert [p for _l, p, _a in nav_for(pending, "/ui/")] == ["/ui/"]
     assert nav_for(None, "/ui/") == []

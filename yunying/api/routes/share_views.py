@@ -1,8 +1,7 @@
 """The patient-space views for a share visitor (docs/cloudfilm.md §3, §5): who am I, exam list, report.
 
-Same paths and shapes as the patient's (``/api/patient/me``, ``/api/patient/exams``,
-``/api/patient/exams/{study}/report``); this module answers for the ``yy_share`` session (the patient
-session's branch lives with the patient routes; the two are meant to be one module). The exams are the
+Same paths and shapes as the patient's: the routes are in :mod:`yunying.api.routes.patient`, which calls
+these functions for a ``yy_share`` session. The exams are the
 share's, through the visitor's scope; anonymous shares answer without patient identifiers. Every view
 is audited (``view``, actor ``share:<id>``, the share creator's identity hash in the detail).
 """
@@ -12,19 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
-from yunying.api.deps import ArchiveDep, CurrentUser, client_address
-from yunying.api.problems import JsonApiRoute, ProblemError
-from yunying.api.routes.reports import _problems
+from yunying.api.deps import client_address
+from yunying.api.problems import ProblemError
 from yunying.auth.access import Principal, scope_of
 from yunying.compose import Archive
 from yunying.shares import exams as views
 from yunying.shares import service
-
-router = APIRouter(prefix="/api/patient", tags=["patient"], route_class=JsonApiRoute)
 
 StudyUid = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9.]+$")]
 
@@ -81,6 +76,10 @@ class ExamReportPublic(BaseModel):
     pdf: str | None = Field(description="URL of the report's PDF; null for anonymous shares")
 
 
+def is_visitor(user: Principal) -> bool:
+    return "share" in user.extra
+
+
 def _visitor(user: Principal) -> Principal:
     if "share" not in user.extra:  # the patient session's branch is the patient routes'
         raise ProblemError(403, "Forbidden", "you are not allowed to do this")
@@ -91,19 +90,15 @@ def _anonymous(user: Principal) -> bool:
     return user.extra.get("anonymous") == "1"
 
 
-def _me(archive: Archive, user: Principal) -> Me:
+def share_me(archive: Archive, user: Principal) -> Me:
     found = views.list_exams(archive.sessions, scope_of(user), _anonymous(user))
     return Me(kind="share", anonymous=_anonymous(user), watermark=user.extra.get("watermark", ""), exams=len(found),
               expires_at=datetime.fromisoformat(user.extra["expires_at"]))
 
 
-@router.get("/me", operation_id="patient_me", response_model=Me, summary="Who the patient-space caller is",
-            responses=_problems(401, 403))
-async def me(archive: ArchiveDep, user: CurrentUser) -> Me:
-    return await run_in_threadpool(_me, archive, _visitor(user))
 
 
-def _exams(archive: Archive, user: Principal, request: Request, f: views.ExamFilter) -> ExamList:
+def share_exams(archive: Archive, user: Principal, request: Request, f: views.ExamFilter) -> ExamList:
     found = views.list_exams(archive.sessions, scope_of(user), _anonymous(user), f)
     service.audit_view(archive.sessions, user, [e.study_uid for e in found], client_address(request), "exam list")
     counts: dict[tuple[int | None, str], int] = {}
@@ -118,18 +113,9 @@ def _exams(archive: Archive, user: Principal, request: Request, f: views.ExamFil
         hospitals=[HospitalCount(id=i, name=n, count=c) for (i, n), c in counts.items()])
 
 
-@router.get("/exams", operation_id="patient_exams", response_model=ExamList,
-            summary="The caller's exams (a share: the shared ones)", responses=_problems(400, 401, 403))
-async def exams(request: Request, archive: ArchiveDep, user: CurrentUser,
-                q: Annotated[str, Query(max_length=64)] = "", hospital: Annotated[int | None, Query(ge=1)] = None,
-                modality: Annotated[str, Query(max_length=16, pattern=r"^[A-Za-z]*$")] = "",
-                date_from: Annotated[str, Query(alias="from", pattern=r"^(\d{8})?$")] = "",
-                date_to: Annotated[str, Query(alias="to", pattern=r"^(\d{8})?$")] = "") -> ExamList:
-    f = views.ExamFilter(q.strip(), hospital, modality, date_from, date_to)
-    return await run_in_threadpool(_exams, archive, _visitor(user), request, f)
 
 
-def _report(archive: Archive, user: Principal, request: Request, study: str) -> ExamReportPublic:
+def share_report(archive: Archive, user: Principal, request: Request, study: str) -> ExamReportPublic:
     found = views.exam_report(archive.sessions, scope_of(user), study, _anonymous(user))
     service.audit_view(archive.sessions, user, [study], client_address(request), "report")
     return ExamReportPublic(status=found.status, findings=found.findings, impression=found.impression,
@@ -137,7 +123,3 @@ def _report(archive: Archive, user: Principal, request: Request, study: str) -> 
                             hospital=found.hospital, pdf=f"/api/reports/{found.report_id}/pdf" if found.has_pdf else None)
 
 
-@router.get("/exams/{study}/report", operation_id="patient_exam_report", response_model=ExamReportPublic,
-            summary="The released report of one of the caller's exams", responses=_problems(401, 403, 404))
-async def report(study: StudyUid, request: Request, archive: ArchiveDep, user: CurrentUser) -> ExamReportPublic:
-    return await run_in_threadpool(_report, archive, _visitor(user), request, study)
