@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from yunying.auth.access import Permission, Principal, Role, check_assignable, parse_roles
+from yunying.index.db import write_session
 from yunying.index.models import ApiToken, Institution, User, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -76,7 +77,7 @@ def create_user(sessions: sessionmaker[Session], username: str, password: str, r
         raise ValueError("a user needs at least one role")
     check_assignable(parsed)
     check_password_policy(password, username)
-    with sessions() as session:
+    with write_session(sessions) as session:
         user = User(username=username, password_hash=hash_password(password), roles=",".join(sorted(parsed)),
                     institution_fk=institution, display_name=display_name, password_changed_at=utcnow())
         session.add(user)
@@ -86,7 +87,7 @@ def create_user(sessions: sessionmaker[Session], username: str, password: str, r
 
 def set_password(sessions: sessionmaker[Session], username: str, password: str) -> None:
     check_password_policy(password, username)
-    with sessions() as session:
+    with write_session(sessions) as session:
         user = session.execute(select(User).where(User.username == username)).scalar_one()
         user.password_hash = hash_password(password)
         user.password_changed_at = utcnow()
@@ -106,32 +107,39 @@ def principal_of(user: User, via: str, scopes: frozenset[Permission] | None = No
 
 
 def verify_password(sessions: sessionmaker[Session], username: str, password: str) -> Principal | None:
-    """The user's principal for a correct password; None otherwise. Raises AccountLocked while locked."""
+    """The user's principal for a correct password; None otherwise. Raises AccountLocked while locked.
+
+    The hash is checked outside any transaction and the failure counter written in a write transaction of
+    its own (on SQLite a read transaction cannot always be upgraded to a write one: "database is locked").
+    """
     now = datetime.now(UTC)
     with sessions() as session:
         user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        if user is None or user.disabled:
-            _hasher.hash(password)  # same cost either way: no user enumeration by timing
-            return None
-        locked_until = _aware(user.locked_until)
-        if locked_until is not None and locked_until > now:
-            raise AccountLocked(locked_until)
-        try:
-            _hasher.verify(user.password_hash, password)
-        except VerificationError:
-            failures = user.failed_logins + 1
-            lock = now + timedelta(minutes=LOCK_MINUTES) if failures >= MAX_FAILURES else None
+        if user is not None:
+            session.expunge(user)
+    if user is None or user.disabled:
+        _hasher.hash(password)  # same cost either way: no user enumeration by timing
+        return None
+    locked_until = _aware(user.locked_until)
+    if locked_until is not None and locked_until > now:
+        raise AccountLocked(locked_until)
+    try:
+        _hasher.verify(user.password_hash, password)
+    except VerificationError:
+        failures = user.failed_logins + 1
+        lock = now + timedelta(minutes=LOCK_MINUTES) if failures >= MAX_FAILURES else None
+        with write_session(sessions) as session:
             session.execute(update(User).where(User.id == user.id).values(
                 failed_logins=0 if lock else User.failed_logins + 1, locked_until=lock))
             session.commit()
-            if lock is not None:
-                raise AccountLocked(lock) from None
-            return None
-        if user.failed_logins or user.locked_until is not None:
-            user.failed_logins = 0
-            user.locked_until = None
+        if lock is not None:
+            raise AccountLocked(lock) from None
+        return None
+    if user.failed_logins or user.locked_until is not None:
+        with write_session(sessions) as session:
+            session.execute(update(User).where(User.id == user.id).values(failed_logins=0, locked_until=None))
             session.commit()
-        return principal_of(user, "password")
+    return principal_of(user, "password")
 
 
 def _token_hash(token: str) -> str:
@@ -142,7 +150,7 @@ def create_token(sessions: sessionmaker[Session], username: str, name: str, days
                  scopes: Iterable[Permission] | None = None) -> str:
     """Create an API token for ``username``; the secret is returned once and only its hash stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with sessions() as session:
+    with write_session(sessions) as session:
         user = session.execute(select(User).where(User.username == username)).scalar_one()
         expires = datetime.now(UTC) + timedelta(days=days) if days else None
         scope_text = None if scopes is None else ",".join(sorted(scopes))
@@ -153,7 +161,7 @@ def create_token(sessions: sessionmaker[Session], username: str, name: str, days
 
 
 def revoke_token(sessions: sessionmaker[Session], name: str) -> int:
-    with sessions() as session:
+    with write_session(sessions) as session:
         tokens = session.execute(select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))).scalars().all()
         for token in tokens:
             token.revoked_at = utcnow()
