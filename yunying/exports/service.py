@@ -28,6 +28,7 @@ from yunying.deid import BurnedInAnnotation, Deidentifier
 from yunying.errors import CorruptBlob, NotFound, YunyingError
 from yunying.exports.package import Staged, build_parts, new_password, pixel_data_equal
 from yunying.index.access import Scope
+from yunying.index.db import write_session
 from yunying.index.models import Download, Study
 from yunying.storage.base import BlobStore
 
@@ -109,7 +110,7 @@ class DownloadService:
         instances = self.retrieve.list(scope, study_uid)
         download_id = secrets.token_urlsafe(18)
         password = new_password()
-        with self.sessions() as session:
+        with write_session(self.sessions) as session:
             study_fk = session.scalars(select(Study.id).where(Study.study_uid == study_uid)).one()
             session.add(Download(id=download_id, study_fk=study_fk, owner=owner, actor=actor[:200],
                                  anonymous=deid is not None, state="pending", parts=[], created_at=now,
@@ -160,7 +161,7 @@ class DownloadService:
         return parts
 
     def _finish(self, download_id: str, state: str, parts: list[dict[str, Any]], instances: int, withheld: int) -> None:
-        with self.sessions() as session:
+        with write_session(self.sessions) as session:
             row = session.get(Download, download_id)
             if row is not None:
                 row.state, row.parts, row.instances, row.withheld = state, parts, instances, withheld
@@ -191,7 +192,7 @@ class DownloadService:
     def purge(self, now: datetime | None = None) -> int:
         """Delete the parts of every expired download; return how many downloads were purged."""
         now = now or datetime.now(UTC)
-        with self.sessions() as session:
+        with write_session(self.sessions) as session:
             rows = session.scalars(select(Download).where(Download.deleted_at.is_(None), Download.valid_until <= now)
                                    .with_for_update(skip_locked=True)).all()
             for row in rows:
