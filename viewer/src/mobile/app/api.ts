@@ -60,7 +60,7 @@ export interface Share {
 }
 export interface AccessEntry { seq: number; at: string; who: string; institution: string; action: string; exam: string }
 export interface Block {
-  id: string | number; institution?: Hospital | null; institution_id?: number | null; username?: string | null;
+  id: string | number; institution?: string | Hospital | null; institution_id?: number | null; username?: string | null;
   created_at?: string;
 }
 

@@ -60,7 +60,8 @@ async function drawBlocks(host: HTMLElement, hospitals: Hospital[], changed: () 
 }
 
 function blockRow(block: Block, hospitals: Hospital[], changed: () => void): HTMLElement {
-  const hospital = block.institution?.name
+  const named = typeof block.institution === 'string' ? block.institution || undefined : block.institution?.name;
+  const hospital = named
     ?? hospitals.find((h) => String(h.id) === String(block.institution_id ?? ''))?.name;
   const label = block.username ? t('m.access.doctor', { name: block.username }) : hospital ?? t('m.access.aHospital');
   const undo = el('button', { type: 'button', class: 'm-button m-small-button m-unblock' }, t('m.access.unblock'));
