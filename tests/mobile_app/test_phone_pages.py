@@ -401,7 +401,8 @@ def test_download_shares_access_log_and_blocks(phone_site: PhoneSite) -> None:
         done = {(e["action"], e["who"].split(":")[0] if ":" in e["who"] else e["who"], e["exam"]) for e in entries}
         mine = {e["who"] for e in entries if e["who"].startswith("patient:")}
         assert len(mine) == 1
-        expected = {("download", "patient", newest.study_uid), ("share-create", "patient", newest.study_uid),
+        expected = {("report-read", "patient", newest.study_uid), ("download", "patient", newest.study_uid),
+                    ("share-create", "patient", newest.study_uid),
                     ("share-create", "patient", mr.study_uid), ("share-revoke", "patient", newest.study_uid),
                     ("view", "share", newest.study_uid), ("view", "share", mr.study_uid),
                     ("download", "share", mr.study_uid), ("retrieve", "share", mr.study_uid)}
