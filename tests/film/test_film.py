@@ -36,6 +36,7 @@ from yunying.index.models import Institution, Job, utcnow
 from yunying.jobs.worker import Worker
 from yunying.reports import service as reports
 from yunying.reports.service import ReportInput, Source, Status
+from yunying.shares import exams as share_exams
 from yunying.storage.base import BlobInfo, BlobStore
 
 DPI = 100
@@ -146,6 +147,7 @@ def test_cr_film_and_a_crash_mid_composition_keeps_the_previous_film(archive: Ar
     study_uid = str(pydicom.dcmread(CR_FILES[0], stop_before_pixels=True).StudyInstanceUID)
     scope = Scope(None, institution)
     config = FilmConfig(dpi=DPI)
+    assert [e.films for e in share_exams.list_exams(archive.sessions, scope, anonymous=False)] == [0]
     assert FilmComposer(archive.sessions, archive.blobs, config).compose(study_uid, 1) == 2
     films = film_set(archive.sessions, scope, study_uid)
     # Three CR images (one per series): 1x2 sheets, series order; MONOCHROME1 with rescale, imager spacing.
@@ -175,6 +177,8 @@ def test_cr_film_and_a_crash_mid_composition_keeps_the_previous_film(archive: Ar
     assert FilmComposer(archive.sessions, archive.blobs, config).compose(study_uid, 2) == 2
     assert film_set(archive.sessions, scope, study_uid).version == 3
     assert {k.split("/")[2] for k in _keys(archive, study_uid)} == {"3"}
+    # the exam lists of patients and share visitors count the current film's sheets (not every version's)
+    assert [e.films for e in share_exams.list_exams(archive.sessions, scope, anonymous=False)] == [2]
 
 
 def _film_jobs(archive: Archive) -> list[Job]:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from yunying.cloudfilm.tokens import first_modality
 from yunying.errors import NotFound, YunyingError
+from yunying.film.service import sheet_counts
 from yunying.index.access import Scope, hidden_by, patient_exams
 from yunying.index.db import write_session
 from yunying.index.models import AuditEvent, CloudfilmSetting, Institution, PatientBlock, PatientHidden, Report, Study, User
@@ -39,6 +40,7 @@ class Exam:
     n_images: int
     report_status: str | None
     hidden: bool
+    films: int = 0  # sheets of the current film
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,12 @@ def exams(sessions: sessionmaker[Session], identity: frozenset[str], flt: ExamFi
                                 func.lower(name).like(words)))
     query = query.order_by(Study.study_date.desc(), Study.study_time.desc(), Study.id.desc()).limit(limit)
     with sessions() as session:
+        rows = session.execute(query).all()
+        films = sheet_counts(session, (row[0].id for row in rows))
         return [Exam(study.study_uid, Hospital(inst_id, hospital or ""), first_modality(study.modalities),
                      [m for m in study.modalities.split("\\") if m], study.study_date, study.study_description,
-                     study.n_instances, report_status, bool(hidden))
-                for study, inst_id, hospital, report_status, hidden in session.execute(query)]
+                     study.n_instances, report_status, bool(hidden), films.get(study.id, 0))
+                for study, inst_id, hospital, report_status, hidden in rows]
 
 
 def hospitals(found: list[Exam]) -> list[tuple[Hospital, int]]:

@@ -231,6 +231,15 @@ def film_set(sessions: sessionmaker[Session], scope: Scope, study_uid: str) -> F
     return FilmSet(study_uid, "ready", rows[0].version, dict(rows[0].header), sheets, rows[0].pdf_size, waiting)
 
 
+def sheet_counts(session: Session, study_ids: Iterable[int]) -> dict[int, int]:
+    """The number of sheets of each study's current film (studies without a film are left out)."""
+    ids = sorted(set(study_ids))
+    if not ids:
+        return {}
+    query = select(FilmSheet.study_fk, func.count()).where(FilmSheet.study_fk.in_(ids)).group_by(FilmSheet.study_fk)
+    return {int(study_fk): int(n) for study_fk, n in session.execute(query)}
+
+
 def sheet_png(sessions: sessionmaker[Session], blobs: BlobStore, scope: Scope, study_uid: str, n: int) -> bytes:
     with sessions() as session:
         study_fk = _visible_study_id(session, scope, study_uid)

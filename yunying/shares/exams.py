@@ -21,6 +21,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from yunying.errors import NotFound
+from yunying.film.service import sheet_counts
 from yunying.index.access import Scope, visible_study
 from yunying.index.models import Institution, Patient, Report, Study
 from yunying.reports import service as reports
@@ -49,6 +50,7 @@ class Exam:
     description: str
     n_images: int
     report_status: str | None  # "final" when a released report exists
+    films: int = 0  # sheets of the current film
 
 
 @dataclass(frozen=True)
@@ -109,13 +111,14 @@ def list_exams(sessions: sessionmaker[Session], scope: Scope, anonymous: bool, f
         rows = session.execute(_exams_query(scope, f).limit(limit)).all()
         released = set(session.execute(select(Report.study_fk).where(
             Report.study_fk.in_([s.id for s, _i, _p in rows]), Report.status.in_(RELEASED))).scalars())
+        films = sheet_counts(session, (s.id for s, _i, _p in rows))
     exams = []
     for study, institution, patient in rows:
         description = redact(study.study_description, identifiers(patient, study)) if anonymous \
             else study.study_description
         exams.append(Exam(study.study_uid, institution.id if institution else None, institution.name if institution else "",
                           tuple(m for m in study.modalities.split("\\") if m), study.study_date, description,
-                          study.n_instances, "final" if study.id in released else None))
+                          study.n_instances, "final" if study.id in released else None, films.get(study.id, 0)))
     return exams
 
 

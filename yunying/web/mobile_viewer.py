@@ -2,25 +2,46 @@
 
 The page is ``mobile-viewer.html`` of the same Vite build as the diagnostic viewer (``yunying.web.viewer``),
 so its scripts, workers and codecs are the public ``/viewer/assets/…``. Opening it needs a principal who may
-read studies — today a doctor's session; patients and share visitors get the same through their own
-sessions (decision 0010) — and is audited as a "view" of the study; what the page then reads goes through
-DICOMweb, which checks and audits every access again.
+read studies — a doctor's session, a verified patient's (``yy_patient``) or a share visitor's (``yy_share``,
+decision 0010) — and is audited as a "view" of the study; what the page then reads goes through DICOMweb,
+which checks and audits every access again.
+
+Without credentials a browser is not sent to the doctors' sign-in page: a phone that lands here is mostly a
+patient's whose session ended, and a phone has no sign-in. It gets a small page (401) that says to open the
+hospital's link again, links back to the phone pages, and offers the staff sign-in as a second choice. A
+doctor whose own session ended (``yy_session`` cookie still sent) goes to the sign-in page as before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path as FsPath
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from yunying.api.deps import ArchiveDep, CurrentUser, client_address
+from yunying.api.deps import SESSION_COOKIE, ArchiveDep, CurrentUser, client_address
 from yunying.api.problems import ProblemError
 from yunying.auth import audit
-from yunying.web.render import WebRoute
+from yunying.web.render import WebRoute, local_page, page
 
-router = APIRouter(prefix="/m", tags=["viewer"], route_class=WebRoute)
+
+class PhoneViewerRoute(WebRoute):
+    """A page for phones: without credentials, a page pointing back to the patient's link (not the sign-in)."""
+
+    def unauthenticated(self, request: Request, headers: Mapping[str, str] | None) -> Response:
+        if SESSION_COOKIE in request.cookies:  # a doctor whose session ended signs in again
+            return super().unauthenticated(request, headers)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = page(request, "phone_session.html", status=401, staff_next=local_page(target))
+        for name, value in (headers or {}).items():
+            if name.lower() == "set-cookie":  # an ended patient or share session: the browser forgets it
+                response.headers.append(name, value)
+        return response
+
+
+router = APIRouter(prefix="/m", tags=["viewer"], route_class=PhoneViewerRoute)
 
 PAGE = "mobile-viewer.html"
 _UID = r"^[0-9.]{1,64}$"

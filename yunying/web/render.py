@@ -170,6 +170,10 @@ class WebRoute(APIRoute):
     other refusals and invalid input → an HTML error page with the same status. API clients still get
     the problem documents of ``yunying.api.problems`` (the authorization matrix test relies on them)."""
 
+    def unauthenticated(self, request: Request, headers: Mapping[str, str] | None) -> Response:
+        """What a browser gets for a page it may not open without credentials (a subclass may differ)."""
+        return _to_login(request, headers)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
@@ -180,7 +184,7 @@ class WebRoute(APIRoute):
                 if not wants_html(request):
                     raise
                 if exc.status == 401 and request.method in ("GET", "HEAD"):
-                    return _to_login(request, exc.headers)
+                    return self.unauthenticated(request, exc.headers)
                 return error_page(request, exc.status, exc.headers)
             except RequestValidationError:
                 if not wants_html(request):

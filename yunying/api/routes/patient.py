@@ -113,7 +113,7 @@ class ExamPublic(BaseModel):
     description: str
     n_images: int
     report: ReportState
-    films: int = Field(description="film sheets (0 until the film service made them)")
+    films: int = Field(description="sheets of the exam's current film (0 until the film service has made them)")
     hidden: bool
 
 
@@ -137,7 +137,7 @@ def _exams(archive: Archive, user: Principal, request: Request, flt: space.ExamF
     return ExamList(
         exams=[ExamPublic(study_uid=e.study_uid, hospital=HospitalRef(id=e.hospital.id, name=e.hospital.name),
                           modality=e.modality, modalities=e.modalities, date=e.date, description=e.description,
-                          n_images=e.n_images, report=ReportState(status=e.report_status), films=0, hidden=e.hidden)
+                          n_images=e.n_images, report=ReportState(status=e.report_status), films=e.films, hidden=e.hidden)
                for e in found],
         hospitals=[HospitalGroup(id=h.id, name=h.name, count=n) for h, n in space.hospitals(found)])
 

@@ -50,7 +50,7 @@ class ExamPublic(BaseModel):
     description: str
     n_images: int
     report: ReportStatus
-    films: int = Field(description="film sheets (0 until the film service has made them)")
+    films: int = Field(description="sheets of the exam's current film (0 until the film service has made them)")
     hidden: bool
 
 
@@ -109,7 +109,7 @@ def share_exams(archive: Archive, user: Principal, request: Request, f: views.Ex
                           modality=next((m for m in e.modalities if m not in ("SR", "PR", "KO", "DOC")),
                                         e.modalities[0] if e.modalities else ""),
                           modalities=list(e.modalities), date=e.date, description=e.description, n_images=e.n_images,
-                          report=ReportStatus(status=e.report_status), films=0, hidden=False) for e in found],
+                          report=ReportStatus(status=e.report_status), films=e.films, hidden=False) for e in found],
         hospitals=[HospitalCount(id=i, name=n, count=c) for (i, n), c in counts.items()])
 
 

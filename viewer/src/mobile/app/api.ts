@@ -58,9 +58,9 @@ export interface Share {
   id: string | number; studies: string[]; expires_at: string; anonymous: boolean; password: boolean; history: boolean;
   revoked: boolean; opened: number;
 }
-export interface AccessEntry { at: string; who: string; institution: string; action: string; exam: string }
+export interface AccessEntry { seq: number; at: string; who: string; institution: string; action: string; exam: string }
 export interface Block {
-  id: string | number; institution?: Hospital | null; institution_id?: number | null; username?: string | null;
+  id: string | number; institution?: string | Hospital | null; institution_id?: number | null; username?: string | null;
   created_at?: string;
 }
 
@@ -114,8 +114,8 @@ export const api = {
   exams: (q = '') => get<ExamList>(`/api/patient/exams${q ? `?q=${enc(q)}` : ''}`),
   report: (study: string) => get<Report>(`/api/patient/exams/${enc(study)}/report`),
   hide: (study: string, hidden: boolean) => send<unknown>('POST', `/api/patient/exams/${enc(study)}/${hidden ? 'hide' : 'unhide'}`),
-  accessLog: (before?: string) =>
-    get<{ entries: AccessEntry[] }>(`/api/patient/access-log?limit=30${before ? `&before=${enc(before)}` : ''}`),
+  accessLog: (before?: number) =>
+    get<{ entries: AccessEntry[] }>(`/api/patient/access-log?limit=30${before ? `&before=${before}` : ''}`),
   blocks: () => get<{ blocks: Block[] }>('/api/patient/blocks'),
   block: (what: { institution_id: number | string } | { username: string }) => send<Block>('POST', '/api/patient/blocks', what),
   unblock: (id: string | number) => send<void>('DELETE', `/api/patient/blocks/${enc(String(id))}`),

@@ -13,9 +13,10 @@ export async function filmView(host: HTMLElement, study: string): Promise<void> 
   try {
     films = await api.films(study);
   } catch (error) {
-    host.replaceChildren(errorCard(error));
+    if (host.dataset.tab === 'film') host.replaceChildren(errorCard(error));
     return;
   }
+  if (host.dataset.tab !== 'film') return; // another tab was chosen while the film was asked for
   if (films.state !== 'ready' || films.sheets.length === 0) {
     const again = el('button', { type: 'button', class: 'm-button' }, t('m.film.again'));
     again.onclick = () => void filmView(host, study);

@@ -2,10 +2,12 @@
 // doctor named in the log can be blocked from the patient's exams, and unblocked again.
 import { el } from '../../dom';
 import { t } from '../../i18n';
-import { AccessEntry, api, Block, Hospital } from '../app/api';
-import { dateTime } from '../app/format';
+import { AccessEntry, api, Block, Exam, Hospital } from '../app/api';
+import { dateTime, dicomDate } from '../app/format';
 import { current } from '../app/router';
 import { errorCard, frame, isShare, noSession, session } from '../app/shell';
+
+const PAGE = 30; // entries per request (the API's limit)
 
 export async function accessPage(root: HTMLElement): Promise<void> {
   const still = current();
@@ -17,15 +19,16 @@ export async function accessPage(root: HTMLElement): Promise<void> {
   const log = el('section', { class: 'm-access-log' }, el('h2', {}, t('m.access.log')));
   main.append(blocks, log);
   let hospitals: Hospital[] = [];
+  let exams: Exam[] = [];
   try {
-    hospitals = (await api.exams()).hospitals;
+    ({ hospitals, exams } = await api.exams());
   } catch {
-    /* the block form then offers doctors only */
+    /* the block form then offers doctors only, the log shows exams by their UID */
   }
   if (!still()) return;
   const redraw = () => void drawBlocks(blocks, hospitals, redraw);
   await drawBlocks(blocks, hospitals, redraw);
-  await drawLog(log, undefined, redraw);
+  await drawLog(log, undefined, redraw, new Map(exams.map((e) => [e.study_uid, e])));
 }
 
 async function drawBlocks(host: HTMLElement, hospitals: Hospital[], changed: () => void): Promise<void> {
@@ -57,7 +60,8 @@ async function drawBlocks(host: HTMLElement, hospitals: Hospital[], changed: () 
 }
 
 function blockRow(block: Block, hospitals: Hospital[], changed: () => void): HTMLElement {
-  const hospital = block.institution?.name
+  const named = typeof block.institution === 'string' ? block.institution || undefined : block.institution?.name;
+  const hospital = named
     ?? hospitals.find((h) => String(h.id) === String(block.institution_id ?? ''))?.name;
   const label = block.username ? t('m.access.doctor', { name: block.username }) : hospital ?? t('m.access.aHospital');
   const undo = el('button', { type: 'button', class: 'm-button m-small-button m-unblock' }, t('m.access.unblock'));
@@ -73,7 +77,8 @@ function blockRow(block: Block, hospitals: Hospital[], changed: () => void): HTM
   return el('div', { class: 'm-row m-block', 'data-block': block.id }, el('span', {}, label), undo);
 }
 
-async function drawLog(host: HTMLElement, before: string | undefined, changed: () => void): Promise<void> {
+async function drawLog(host: HTMLElement, before: number | undefined, changed: () => void,
+  exams: Map<string, Exam>): Promise<void> {
   let entries: AccessEntry[];
   try {
     entries = (await api.accessLog(before)).entries;
@@ -82,24 +87,45 @@ async function drawLog(host: HTMLElement, before: string | undefined, changed: (
     return;
   }
   if (!entries.length && !before) host.append(el('p', { class: 'm-muted', 'data-state': 'no-access' }, t('m.access.none')));
-  for (const entry of entries) host.append(entryCard(entry, changed));
-  if (entries.length >= 30) {
+  for (const entry of entries) host.append(entryCard(entry, changed, exams));
+  if (entries.length >= PAGE) {
     const more = el('button', { type: 'button', class: 'm-button m-more' }, t('m.access.more'));
     more.onclick = () => {
       more.remove();
-      void drawLog(host, entries[entries.length - 1].at, changed);
+      void drawLog(host, entries[entries.length - 1].seq, changed, exams);
     };
     host.append(more);
   }
 }
 
-function entryCard(entry: AccessEntry, changed: () => void): HTMLElement {
-  const card = el('div', { class: 'm-card m-access-entry' },
-    el('p', { class: 'm-access-who' }, [entry.who, entry.institution].filter(Boolean).join(' · ')),
-    el('p', {}, `${t(`m.access.action.${entry.action}`) === `m.access.action.${entry.action}` ? entry.action
-      : t(`m.access.action.${entry.action}`)} · ${entry.exam}`),
+/** Who, as the patient reads it: themselves, a visitor of one of their shares, a link opened, or a staff account. */
+function whoText(who: string): string {
+  if (who.startsWith('patient:')) return t('m.access.who.you');
+  const share = /^share:(\d+)$/.exec(who);
+  if (share) return t('m.access.who.share', { id: share[1] });
+  if (who === 'anonymous') return t('m.access.who.anonymous');
+  return who;
+}
+
+/** A staff account (a user name) can be blocked; the patient, share visitors and link openers cannot. */
+function isStaff(who: string): boolean {
+  return !!who && who !== 'anonymous' && !who.startsWith('patient:') && !who.startsWith('share:');
+}
+
+function actionText(action: string): string {
+  const key = `m.access.action.${action}`;
+  return t(key) === key ? action : t(key);
+}
+
+function entryCard(entry: AccessEntry, changed: () => void, exams: Map<string, Exam>): HTMLElement {
+  const exam = exams.get(entry.exam);
+  const examText = exam ? `${exam.modality} ${dicomDate(exam.date)}` : entry.exam;
+  const card = el('div', { class: 'm-card m-access-entry', 'data-action': entry.action, 'data-who': entry.who,
+    'data-exam': entry.exam },
+    el('p', { class: 'm-access-who' }, [whoText(entry.who), entry.institution].filter(Boolean).join(' · ')),
+    el('p', { class: 'm-access-what' }, [actionText(entry.action), examText].filter(Boolean).join(' · ')),
     el('p', { class: 'm-muted m-small' }, dateTime(entry.at)));
-  if (entry.who && entry.who !== 'patient' && entry.who !== 'self') {
+  if (isStaff(entry.who)) {
     const block = el('button', { type: 'button', class: 'm-button m-small-button m-block-doctor' }, t('m.access.blockDoctor'));
     block.onclick = async () => {
       if (!window.confirm(t('m.access.blockConfirm', { name: entry.who }))) return;

@@ -93,7 +93,7 @@ function drawList(list: HTMLElement, found: ExamList | null, grouping: Grouping)
 function card(exam: Exam): HTMLElement {
   const report = exam.report?.status ? t(`m.report.status.${exam.report.status}`) : t('m.exams.noReport');
   return el('a', { class: `m-card m-exam${exam.hidden ? ' m-hidden' : ''}`, href: `/m/exams/${encodeURIComponent(exam.study_uid)}`,
-    'data-nav': true, 'data-study': exam.study_uid },
+    'data-nav': true, 'data-study': exam.study_uid, 'data-films': exam.films },
   el('div', { class: 'm-exam-head' },
     el('span', { class: 'm-modality' }, exam.modality || exam.modalities.join('/')),
     el('span', { class: 'm-exam-date' }, dicomDate(exam.date)),

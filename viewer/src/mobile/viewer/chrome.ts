@@ -25,7 +25,8 @@ export interface Chrome {
   button(id: string, labelKey: string, icon: string, onClick: () => void | Promise<void>): HTMLButtonElement;
   sheet(id: string, titleKey: string): Sheet;
   notify(key: string, params?: Record<string, string | number>, level?: 'info' | 'warning' | 'error'): void;
-  setWatermark(who: string): void;
+  /** ``who`` a user name (the page adds the time), or with ``whole`` the session's own text (it names who and when). */
+  setWatermark(who: string, whole?: boolean): void;
 }
 
 export function buildChrome(root: HTMLElement): Chrome {
@@ -47,8 +48,10 @@ export function buildChrome(root: HTMLElement): Chrome {
 
   const sheets: Sheet[] = [];
   let watermarkWho = '';
+  let watermarkWhole = false;
   const renderWatermark = () => {
     if (!watermarkWho) return;
+    if (watermarkWhole) return void (watermark.textContent = t('m.watermark.session', { text: watermarkWho }));
     const now = new Date();
     const time = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(now.getDate()).padStart(2, '0')} ` +
       `${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}`;
@@ -117,8 +120,9 @@ export function buildChrome(root: HTMLElement): Chrome {
       messages.append(item);
       if (level !== 'error') setTimeout(() => item.remove(), level === 'info' ? 5000 : 10_000);
     },
-    setWatermark(who) {
+    setWatermark(who, whole = false) {
       watermarkWho = who;
+      watermarkWhole = whole;
       renderWatermark();
     },
   };

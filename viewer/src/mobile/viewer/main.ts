@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   const study = params.get('study');
   const series = params.get('series');
   const chrome = buildChrome(root);
-  void watermarkWho().then((who) => chrome.setWatermark(who));
+  void watermarkWho().then((who) => chrome.setWatermark(who.text, who.whole));
   if (!study) {
     chrome.notify('m.noStudy', {}, 'error');
     return;

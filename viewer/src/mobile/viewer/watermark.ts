@@ -11,11 +11,16 @@ async function json(url: string): Promise<Record<string, unknown> | null> {
   }
 }
 
-export async function watermarkWho(): Promise<string> {
+export interface Who {
+  text: string;
+  whole: boolean; // the server's watermark text (names who and when), drawn as it is
+}
+
+export async function watermarkWho(): Promise<Who> {
   const me = await json('/api/patient/me');
-  if (me && typeof me.watermark === 'string' && me.watermark) return me.watermark;
-  if (me && typeof me.display_name === 'string' && me.display_name) return me.display_name;
+  if (me && typeof me.watermark === 'string' && me.watermark) return { text: me.watermark, whole: true };
+  if (me && typeof me.display_name === 'string' && me.display_name) return { text: me.display_name, whole: false };
   const session = await json('/api/session');
   const user = session?.user as { username?: string } | undefined;
-  return user?.username ?? '';
+  return { text: user?.username ?? '', whole: false };
 }
