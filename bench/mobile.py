@@ -35,6 +35,7 @@ import pydicom
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from bench.servers import machine_info
+from tests.security.conftest import stow
 from tests.support.mobile import PHONE
 from tests.support.server import ServerProcess
 from tests.support.viewer import CHROMIUM, CT_DIR, FLAGS, PASSWORD, study_uid_of
@@ -125,7 +126,8 @@ def _patient_cookie(server: ServerProcess, study: str) -> dict[str, Any]:
         while http.get(f"/api/studies/{study}/films", headers=admin).json().get("state") != "ready":
             assert time.monotonic() < deadline, "the film was not composed"
             time.sleep(1)
-        assert http.post(f"/api/studies/{study}/cloudfilm/send", headers=admin, json={}).status_code == 202
+        sent = http.post(f"/api/studies/{study}/cloudfilm/send", headers=admin, json={})
+        assert sent.status_code == 202, sent.text
 
         def outbox(pattern: str) -> str:
             deadline = time.monotonic() + 60
@@ -167,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.patient:
             source = data / "ct-with-phone"
             _patient_copy(CT_DIR, source)
-        assert server.cli("load", str(source)).returncode == 0
+        if args.patient:  # over STOW-RS: the server's field keys protect the phone number and ID card
+            files = sorted(source.iterdir())
+            for first in range(0, len(files), 20):
+                assert stow(server, server.admin_headers, files[first:first + 20]).status_code == 200
+        else:
+            assert server.cli("load", str(source)).returncode == 0
         made = server.cli("user", "create", USER, "--roles", "radiologist", "--institution", "default", "--password", PASSWORD)
         assert made.returncode == 0, made.stderr
         study = study_uid_of(CT_DIR)
