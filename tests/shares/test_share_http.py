@@ -84,8 +84,19 @@ def test_share_visitor_end_to_end(server_factory: Callable[..., ServerProcess], 
         assert opened.status_code == 200 and opened.json() == {"next": "/m/exams"}
         assert "HttpOnly" in opened.headers["set-cookie"] and "SameSite=Lax" in opened.headers["set-cookie"]
 
-        # Exactly the shared exams, across both hospitals; the patient's other exam is not there.
-        assert _qido(visitor) == {a1.study_uid, b1.study_uid}
+        # Exactly the shared exams, across both hospitals; the patient's other exam is not there. The share is
+        # anonymous: QIDO shows replaced UIDs (those of its metadata, which lead back to the exams), no
+        # identifiers, and refuses to be searched by what it hides.
+        shown_uids = _qido(visitor)
+        assert len(shown_uids) == 2 and not shown_uids & {a1.study_uid, b1.study_uid}
+        for uid in shown_uids:
+            assert visitor.get(f"/dicom-web/studies/{uid}/metadata").status_code == 200
+            series = visitor.get(f"/dicom-web/studies/{uid}/series")
+            assert series.status_code == 200 and len(series.json()) == 1
+        found = visitor.get("/dicom-web/studies", params={"includefield": "all"}).text
+        for secret in secrets:
+            assert secret.lower() not in found.lower(), secret
+        assert visitor.get("/dicom-web/studies", params={"PatientName": "ZHANG*"}).status_code == 400
         assert visitor.get(f"/dicom-web/studies/{a1.study_uid}/metadata").status_code == 200
         assert visitor.get(f"/dicom-web/studies/{a2.study_uid}/metadata").status_code == 404
         assert visitor.get(f"/api/patient/exams/{a2.study_uid}/report").status_code == 404

@@ -12,6 +12,9 @@ from yunying.api.deps import ArchiveDep, CurrentUser, client_address
 from yunying.api.problems import ProblemError
 from yunying.auth.access import scope_of
 from yunying.auth.audit import record
+from yunying.deid import BurnedInAnnotation, Deidentifier, for_principal
+from yunying.deid.resolve import originals
+from yunying.deid.table import action_for
 from yunying.dicomweb.common import DICOM_JSON, base_url, retrieve_url, warning
 from yunying.index.queries import MATCHING_KEYS
 
@@ -74,15 +77,56 @@ def parse_search(request: Request, fixed: dict[str, str]) -> tuple[dict[str, str
     return joined, fuzzy, limit, offset, warnings
 
 
+_UID_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+def _anonymous_fixed(archive: Any, user: Any, deid: Deidentifier, fixed: dict[str, str]) -> dict[str, str]:
+    """The path's UIDs as an anonymous share visitor names them (the replaced ones it was shown) → the originals."""
+    if "StudyInstanceUID" not in fixed:
+        return fixed
+    found = originals(archive.sessions, scope_of(user), deid, fixed["StudyInstanceUID"], fixed.get("SeriesInstanceUID"))
+    mapped = {"StudyInstanceUID": found.study}
+    if found.series is not None:
+        mapped["SeriesInstanceUID"] = found.series
+    return mapped
+
+
+def _anonymous_rows(deid: Deidentifier, base: str, rows: list[dict[str, Any]], uids: list[Any]) -> list[dict[str, Any]]:
+    """Each result as an anonymous share shows it (PS3.15 basic profile, UIDs replaced as in its metadata);
+    images that must not leave (burned-in annotation) are left out."""
+    shown = []
+    for row, found in zip(rows, uids, strict=False):
+        try:
+            item = deid.metadata(row)
+        except BurnedInAnnotation:
+            continue
+        for tag in ("00120062", "00120063", "00120064", "00280303"):  # what metadata adds for a whole instance
+            item.pop(tag, None)
+        item["00081190"] = {"vr": "UR", "Value": [retrieve_url(base, *(deid.uid(u) for u in found))]}
+        shown.append(item)
+    return shown
+
+
 def _search(request: Request, archive: Any, user: Any, level: str, fixed: dict[str, str]) -> JSONResponse:
+    deid = for_principal(user, archive.settings, archive.blobs)
+    if deid is not None:
+        fixed = _anonymous_fixed(archive, user, deid, fixed)
     filters, fuzzy, limit, offset, warnings = parse_search(request, fixed)
+    if deid is not None:  # an anonymous share cannot be searched by what it hides (a name would be confirmed)
+        hidden = sorted(k for k, v in filters.items() if v and k not in _UID_KEYS
+                        and action_for(tag_for_keyword(k) or 0) != "K")
+        if hidden:
+            raise ProblemError(400, "Invalid query parameter", f"an anonymous share cannot be searched by {', '.join(hidden)}")
     result = archive.query.find(scope_of(user), level, filters, fuzzy=fuzzy, limit=limit + 1, offset=offset)
     rows = result.rows[:limit]
     if len(result.rows) > limit:
         warnings.append("there are additional results that can be requested")
     base = base_url(request, archive)
-    for row, uids in zip(rows, result.uids, strict=False):
-        row["00081190"] = {"vr": "UR", "Value": [retrieve_url(base, *uids)]}
+    if deid is not None:
+        rows = _anonymous_rows(deid, base, rows, list(result.uids))
+    else:
+        for row, uids in zip(rows, result.uids, strict=False):
+            row["00081190"] = {"vr": "UR", "Value": [retrieve_url(base, *uids)]}
     # A search inside one study is an access to that study: it is the subject; otherwise the query is.
     subject = fixed.get("StudyInstanceUID") or f"QIDO {level}"
     record(archive.sessions, actor=user.username, action="query", subject=subject,
