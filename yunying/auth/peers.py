@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from yunying.auth.access import Principal, Role, check_assignable, parse_roles
+from yunying.index.db import write_session
 from yunying.index.models import DicomPeer
 
 
@@ -35,7 +36,7 @@ def add_peer(sessions: sessionmaker[Session], ae_title: str, host: str, institut
         ipaddress.ip_network(host, strict=False)  # raises ValueError for a malformed network
     parsed = parse_roles(roles) if isinstance(roles, str) else frozenset(roles)
     check_assignable(parsed)
-    with sessions() as session:
+    with write_session(sessions) as session:
         peer = DicomPeer(ae_title=ae_title, host=host, port=port, institution_fk=institution_id,
                          roles=",".join(sorted(parsed)))
         session.add(peer)
@@ -44,7 +45,7 @@ def add_peer(sessions: sessionmaker[Session], ae_title: str, host: str, institut
 
 
 def remove_peer(sessions: sessionmaker[Session], ae_title: str, host: str) -> int:
-    with sessions() as session:
+    with write_session(sessions) as session:
         peers = session.execute(select(DicomPeer).where(DicomPeer.ae_title == ae_title, DicomPeer.host == host)).scalars()
         count = 0
         for peer in peers:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from yunying.auth.access import SESSION_ONLY_ROLES, Principal, Role, parse_roles
 from yunying.auth.audit import institution_code, record
 from yunying.auth.credentials import PasswordPolicyError, check_password_policy, hash_password
+from yunying.index.db import write_session
 from yunying.index.models import ApiToken, Institution, User, UserSession, utcnow
 
 USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -115,7 +116,7 @@ def create_institution(sessions: sessionmaker[Session], actor: Actor, *, code: s
     if len(name) > 128 or len(level) > 16 or len(kind) > 32 or len(region) > 64:
         raise Refused("form.too_long")
     try:
-        with sessions() as session:
+        with write_session(sessions) as session:
             row = Institution(code=code, name=name, level=level, kind=kind, region=region)
             session.add(row)
             session.commit()
@@ -199,7 +200,7 @@ def create_user(sessions: sessionmaker[Session], actor: Actor, reach: Reach, *, 
     except PasswordPolicyError:
         raise Refused("form.password_policy") from None
     try:
-        with sessions() as session:
+        with write_session(sessions) as session:
             user = User(username=username, password_hash=hash_password(password), roles=",".join(sorted(wanted)),
                         institution_fk=institution_id, display_name=display_name, password_changed_at=utcnow())
             session.add(user)
@@ -268,7 +269,7 @@ def act_on_user(sessions: sessionmaker[Session], actor: Actor, reach: Reach, use
     if action not in USER_ACTIONS:
         raise Refused("form.unknown_action")
     what, change = USER_ACTIONS[action]
-    with sessions() as session:
+    with write_session(sessions) as session:
         user = session.get(User, user_id)
         if user is None or not reach.covers(user.institution_fk):
             raise Refused("error.404", 404)  # another institution's user is not found, not forbidden

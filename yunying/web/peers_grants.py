@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from yunying.auth import grants, peers
 from yunying.auth.access import Role, parse_roles
 from yunying.errors import NotFound
+from yunying.index.db import write_session
 from yunying.index.models import AccessGrant, DicomPeer, Institution, Study, User
 from yunying.web.directory import Actor, Reach, Refused, audit_change, institution_by_code
 
@@ -96,7 +97,7 @@ def add_peer(sessions: sessionmaker[Session], actor: Actor, reach: Reach, *, ae_
 
 
 def remove_peer(sessions: sessionmaker[Session], actor: Actor, reach: Reach, peer_id: int) -> None:
-    with sessions() as session:
+    with write_session(sessions) as session:
         peer = session.get(DicomPeer, peer_id)
         if peer is None or not reach.covers(peer.institution_fk):
             raise Refused("error.404", 404)
