@@ -294,6 +294,9 @@ def _make_share(page: Page, study: str, *, password: str = "", anonymous: bool =
     return page.get_attribute(".m-share-made", "data-share") or "", "/s/" + link.split("/s/", 1)[1]
 
 
+PAGE = 30  # access-log entries per request (viewer/src/mobile/pages/access.ts, the API's limit)
+
+
 def _all_access_entries(page: Page) -> list[dict[str, str]]:
     page.goto("/m/access")
     ready(page)
@@ -397,8 +400,10 @@ def test_download_shares_access_log_and_blocks(phone_site: PhoneSite) -> None:
             ready(visitor)
             assert visitor.locator("[data-state=link-410]").count() == 1
 
+        for _ in range(PAGE):  # each look at "who am I" is an entry too: surely more than one request's worth
+            assert page.request.get("/api/patient/me").status == 200
         entries = _all_access_entries(page)
-        assert len(entries) > 30  # more than one request's worth: paged by seq
+        assert len(entries) > PAGE  # more than one request's worth: paged by seq
         done = {(e["action"], e["who"].split(":")[0] if ":" in e["who"] else e["who"], e["exam"]) for e in entries}
         mine = {e["who"] for e in entries if e["who"].startswith("patient:")}
         assert len(mine) == 1
